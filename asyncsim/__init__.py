@@ -1,0 +1,13 @@
+"""asyncsim: asynchronous spiking neural networks and unlayered backprop.
+
+The behaviour is specified in docs/semantics.md. Public API: ``Network``, ``simulate``,
+``SimResult``, ``Records`` and the metrics in ``asyncsim.metrics``.
+"""
+
+from .network import Network
+from .result import Records, SimResult
+from .simulate import simulate
+from .surrogates import Surrogate
+
+__version__ = "0.1.0"
+__all__ = ["Network", "Records", "SimResult", "Surrogate", "simulate", "__version__"]

@@ -1,0 +1,164 @@
+"""Feed-forward LIF network definition (SPEC 1, docs/semantics.md#network).
+
+A ``Network`` holds the parameters only; ``asyncsim.simulate`` runs it. All neurons of all layers
+share one flat index space ``0..N-1``: layers contiguous, in order, the output layer last.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .surrogates import Surrogate, make_surrogate
+
+ParamSpec = float | Sequence[float | torch.Tensor] | torch.Tensor
+
+
+def _fail(name: str, value: object, why: str) -> ValueError:
+    return ValueError(f"{name}: {why}, got {value!r}")
+
+
+def expand_neuron_param(name: str, value: ParamSpec, sizes: Sequence[int]) -> torch.Tensor:
+    """A scalar, one value per layer, one tensor per layer, or a flat ``[N]`` tensor → ``[N]``.
+
+    Every value must be finite and > 0.
+    """
+    n = sum(sizes)
+    if isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() == n:
+        flat = value.detach().to(torch.float32).clone()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        flat = torch.full((n,), float(value))
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != len(sizes):
+            raise _fail(name, value, f"expected one entry per layer ({len(sizes)})")
+        parts = []
+        for size, item in zip(sizes, value, strict=True):
+            part = torch.as_tensor(item, dtype=torch.float32).detach().reshape(-1)
+            if part.numel() == 1:
+                part = part.expand(size)
+            elif part.numel() != size:
+                raise _fail(name, value, f"a layer of {size} neurons got {part.numel()} values")
+            parts.append(part)
+        flat = torch.cat(parts).clone()
+    else:
+        raise _fail(name, value, f"expected a number, a per-layer list or a [{n}] tensor")
+    bad = ~(torch.isfinite(flat) & (flat > 0))
+    if bool(bad.any()):
+        raise _fail(name, flat[bad][0].item(), "must be finite and > 0")
+    return flat
+
+
+class Network(nn.Module):
+    """LIF layers ``sizes[1:]`` fed by ``sizes[0]`` input channels through dense projections.
+
+    Args:
+        sizes: ``[n_in, n_1, ..., n_L]``; layer L is the output layer.
+        tau: membrane time constant (same unit as ``dt``): scalar, per layer or per neuron.
+        theta: firing threshold: scalar, per layer or per neuron.
+        dt: width of one timestep.
+        bias: whether every layer has a bias (delivered once per timestep).
+        surrogate: ``"atan"``, ``"fast_sigmoid"``, ``"sigmoid"`` (optionally ``"name:scale"``)
+            or a ``Surrogate``.
+        refractory_dropout: probability that a spiking neuron stays non-refractory (training).
+        weight_gain: initial weights of layer l are ``U(-b, b)`` with standard deviation
+            ``weight_gain * mean(theta_l) / sqrt(fan_in)`` (docs/semantics.md#initialization).
+        generator: optional ``torch.Generator`` for the initial weights.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        tau: ParamSpec = 20.0,
+        theta: ParamSpec = 1.0,
+        dt: float = 1.0,
+        bias: bool = False,
+        surrogate: str | Surrogate = "atan",
+        refractory_dropout: float = 0.0,
+        weight_gain: float = 3.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        sizes = list(sizes)
+        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
+                                 for s in sizes):
+            raise _fail("sizes", sizes, "expected [n_in, n_1, ..., n_L] of positive ints")
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise _fail("dt", dt, "must be finite and > 0")
+        if not (isinstance(refractory_dropout, (int, float)) and 0.0 <= refractory_dropout < 1.0):
+            raise _fail("refractory_dropout", refractory_dropout, "must lie in [0, 1)")
+        if not (isinstance(weight_gain, (int, float)) and math.isfinite(weight_gain)
+                and weight_gain > 0):
+            raise _fail("weight_gain", weight_gain, "must be finite and > 0")
+        self.n_in = sizes[0]
+        self.layer_sizes: list[int] = sizes[1:]
+        self.dt = float(dt)
+        self.surrogate = make_surrogate(surrogate)
+        self.refractory_dropout = float(refractory_dropout)
+        self.register_buffer("tau", expand_neuron_param("tau", tau, self.layer_sizes))
+        self.register_buffer("theta", expand_neuron_param("theta", theta, self.layer_sizes))
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList() if bias else None
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            theta_l = self.theta[self.layer_slice(layer)].mean().item()
+            bound = weight_gain * theta_l * math.sqrt(3.0 / fan_in)
+            w = (torch.rand(fan_out, fan_in, generator=generator) * 2.0 - 1.0) * bound
+            self.weights.append(nn.Parameter(w))
+            if self.biases is not None:
+                self.biases.append(nn.Parameter(torch.zeros(fan_out)))
+
+    # Layout of the flat neuron index space.
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_sizes)
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(self.layer_sizes)
+
+    @property
+    def n_out(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def offsets(self) -> list[int]:
+        """Flat index of the first neuron of each layer, plus ``N`` at the end."""
+        out = [0]
+        for size in self.layer_sizes:
+            out.append(out[-1] + size)
+        return out
+
+    def layer_slice(self, layer: int) -> slice:
+        """Flat indices of neuron layer ``layer`` (0-based: 0 is the first hidden layer)."""
+        off = self.offsets
+        return slice(off[layer], off[layer + 1])
+
+    def layer_index(self) -> torch.Tensor:
+        """``[N]`` long tensor: the layer of every neuron."""
+        sizes = torch.tensor(self.layer_sizes, device=self.theta.device)
+        return torch.repeat_interleave(torch.arange(self.n_layers, device=sizes.device), sizes)
+
+    def fan_out(self) -> list[int]:
+        """Targets of one spike of each layer (0 for the output layer)."""
+        return self.layer_sizes[1:] + [0]
+
+    def decay(self) -> torch.Tensor:
+        """``[N]`` membrane decay per timestep, ``exp(-dt/tau)``."""
+        return torch.exp(-self.dt / self.tau)
+
+    def check_weights(self) -> None:
+        """Raise ``ValueError`` naming the first weight or bias holding NaN or inf."""
+        named = [(f"weights[{i}]", w) for i, w in enumerate(self.weights)]
+        if self.biases is not None:
+            named += [(f"biases[{i}]", b) for i, b in enumerate(self.biases)]
+        for name, tensor in named:
+            finite = torch.isfinite(tensor.detach())
+            if not bool(finite.all()):
+                raise _fail(name, tensor.detach()[~finite][0].item(), "must be finite")
+
+    def extra_repr(self) -> str:
+        return (f"sizes={[self.n_in, *self.layer_sizes]}, dt={self.dt}, "
+                f"bias={self.biases is not None}, surrogate={self.surrogate.name}, "
+                f"refractory_dropout={self.refractory_dropout}")

@@ -1,0 +1,186 @@
+"""Pure-PyTorch reference backend: the asynchronous dynamics of SPEC 3 and its autograd (SPEC 6).
+
+See docs/semantics.md#dynamics. Vectorized over the batch: every sample runs its own event loop
+(its own forward steps and termination) inside shared tensors; a finished sample is masked out.
+Each forward step integrates the currents delivered to the layers it reaches, tests reached
+non-refractory neurons, enqueues the spikes and emits the F best-ranked pending entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .network import Network
+from .result import Records, SimResult
+from .rng import Stream, uniform
+from .strategies import RankState, Strategy, select_top_f
+from .surrogates import spike
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Validated options of one simulation (see ``asyncsim.simulate``)."""
+
+    strategy: Strategy
+    f: int | None
+    seeds: torch.Tensor
+    lam: float
+    max_steps: int | None
+    stop_on_output: int | None
+    surrogate_rule: bool  # grad="surrogate"
+    record: bool
+
+
+class _Layout:
+    """Per-neuron views of the network's layer structure on one device and dtype."""
+
+    def __init__(self, net: Network, dtype: torch.dtype, device: torch.device) -> None:
+        self.slices = [net.layer_slice(i) for i in range(net.n_layers)]
+        self.layer_of = net.layer_index().to(device)
+        self.neuron = torch.arange(net.n_neurons, device=device)
+        self.decay = net.decay().to(device=device, dtype=dtype)
+        self.theta = net.theta.to(device=device, dtype=dtype)
+        self.fan_out = torch.tensor(net.fan_out(), device=device)[self.layer_of].to(dtype)
+        self.bias = torch.cat(list(net.biases)).to(dtype) if net.biases is not None else None
+
+    def any_per_layer(self, mask: torch.Tensor) -> torch.Tensor:
+        """``[B, N]`` bool → ``[B, L]``: whether each layer has a True entry."""
+        return torch.stack([mask[:, sl].any(dim=1) for sl in self.slices], dim=1)
+
+
+def _project(net: Network, delivery: torch.Tensor, layout: _Layout) -> torch.Tensor:
+    """Currents ``[B, N]`` from spike counts ``delivery`` sent along every projection l -> l+1."""
+    parts = [torch.zeros_like(delivery[:, layout.slices[0]])]
+    for src, weight in zip(layout.slices[:-1], list(net.weights)[1:], strict=True):
+        parts.append(delivery[:, src] @ weight.t())
+    return torch.cat(parts, dim=1)
+
+
+def _first_step_current(net: Network, frame: torch.Tensor, layout: _Layout) -> torch.Tensor:
+    """Input projection of the whole frame to layer 1, plus every layer's bias (k = 1)."""
+    current = torch.cat([frame @ net.weights[0].t(),
+                         frame.new_zeros(frame.shape[0], net.n_neurons - net.layer_sizes[0])],
+                        dim=1)
+    return current if layout.bias is None else current + layout.bias
+
+
+def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimResult:
+    """Run ``x`` ``[T, B, n_in]`` through ``net`` with the asynchronous dynamics."""
+    steps_t, batch, _ = x.shape
+    device, dtype = x.device, x.dtype
+    n, n_layers = net.n_neurons, net.n_layers
+    layout = _Layout(net, dtype, device)
+    out = layout.slices[-1]
+    dropout = net.refractory_dropout if net.training else 0.0
+    key_fn = opts.strategy.key
+    assert key_fn is not None, "sync runs on the layered backend"
+
+    u = x.new_zeros(batch, n)
+    queue = x.new_zeros(batch, n)
+    pending_since = torch.zeros(batch, n, dtype=torch.int64, device=device)
+    counts, forward_steps, emitted, synops = [], [], [], []
+    fire_log: list[tuple[torch.Tensor, ...]] = []
+    emit_log: list[tuple[torch.Tensor, ...]] = []
+
+    for t in range(steps_t):
+        u = u * layout.decay
+        pending_since = pending_since.masked_fill(queue.detach() > 0, 0)
+        pre_spike = torch.zeros(batch, n, dtype=torch.float32, device=device)
+        refractory = torch.zeros(batch, n, dtype=torch.bool, device=device)
+        count = x.new_zeros(batch, n)
+        current = _first_step_current(net, x[t], layout)
+        reached = torch.zeros(batch, n_layers, dtype=torch.bool, device=device)
+        reached[:, 0] = True
+        if layout.bias is not None:
+            reached[:] = True
+        grad_reached = reached
+        active = torch.ones(batch, dtype=torch.bool, device=device)
+        steps = torch.zeros(batch, dtype=torch.int64, device=device)
+        n_emitted = torch.zeros(batch, dtype=dtype, device=device)
+        n_synops = torch.zeros(batch, dtype=dtype, device=device)
+        first_out = torch.full((batch,), -1, dtype=torch.int64, device=device)
+        k = 0
+        while True:
+            k += 1
+            # a. integrate: reached (or, for the gradient only, ghost-reached) open neurons.
+            open_ = ~refractory & active[:, None]
+            tested = reached[:, layout.layer_of] & open_
+            v = u + current * (grad_reached[:, layout.layer_of] & open_)
+            # b. fire
+            s = spike(v - layout.theta, net.surrogate) * tested
+            fired = (v.detach() > layout.theta) & tested
+            u = v * (1.0 - s)
+            count = count + s
+            if dropout > 0.0:
+                keep_open = uniform(opts.seeds[:, None], Stream.REFRACTORY_DROPOUT, t, k,
+                                    layout.neuron[None, :]) < dropout
+                refractory = refractory | (fired & ~keep_open)
+            else:
+                refractory = refractory | fired
+            pre_spike = torch.where(fired, v.detach().to(torch.float32), pre_spike)
+            # c. enqueue
+            pending_since = pending_since.masked_fill(fired & (queue.detach() == 0), k)
+            # Only real spikes join the queue: a silent test's zero must not ride along with a
+            # later emission of the same neuron (the reference code's defect, SPEC 10).
+            queue = queue + s * fired
+            if opts.record:
+                b_idx, j_idx = fired.nonzero(as_tuple=True)
+                fire_log.append((b_idx, torch.full_like(b_idx, t), torch.full_like(b_idx, k),
+                                 j_idx, v.detach()[b_idx, j_idx].float()))
+            first_out = torch.where((first_out < 0) & fired[:, out].any(dim=1), k, first_out)
+            # d. select and emit, unless a budget ends the timestep here.
+            stop = torch.zeros_like(active)
+            if opts.max_steps is not None and k >= opts.max_steps:
+                stop = ~stop
+            if opts.stop_on_output is not None:
+                stop = stop | ((first_out >= 0) & (k >= first_out + opts.stop_on_output))
+            pending = (queue.detach() > 0) & (active & ~stop)[:, None]
+            if opts.f is None or int(pending.sum(dim=1).max()) <= opts.f:
+                selected = pending  # everything fits: the ranking cannot matter
+            else:
+                rank = RankState(opts.seeds, t, k, layout.neuron, pending_since, pre_spike,
+                                 opts.lam)
+                selected = select_top_f(key_fn(rank), pending, opts.f)
+            emission = queue * selected
+            queue = queue * ~selected
+            sent = emission.detach()
+            n_emitted = n_emitted + sent.sum(dim=1)
+            n_synops = n_synops + (sent * layout.fan_out).sum(dim=1)
+            if opts.record:
+                b_idx, j_idx = selected.nonzero(as_tuple=True)
+                emit_log.append((b_idx, torch.full_like(b_idx, t), torch.full_like(b_idx, k),
+                                 j_idx, sent[b_idx, j_idx].float()))
+            emitted_layers = layout.any_per_layer(selected)
+            reached = torch.zeros_like(reached)
+            reached[:, 1:] = emitted_layers[:, :-1]
+            delivery = emission
+            grad_reached = reached
+            if opts.surrogate_rule:
+                silent = tested & ~fired
+                delivery = delivery + s * silent
+                grad_reached = reached.clone()
+                grad_reached[:, 1:] |= layout.any_per_layer(silent)[:, :-1]
+            current = _project(net, delivery, layout)
+            # The timestep ends once nothing is queued and nothing emitted has a target.
+            idle = ~(queue.detach() > 0).any(dim=1) & ~emitted_layers[:, :-1].any(dim=1)
+            ends = active & (stop | idle)
+            steps = torch.where(ends, k, steps)
+            active = active & ~ends
+            if not bool(active.any()):
+                break
+        counts.append(count)
+        forward_steps.append(steps)
+        emitted.append(n_emitted.round().long())
+        synops.append(n_synops.round().long())
+
+    return SimResult(
+        counts=torch.stack(counts),
+        forward_steps=torch.stack(forward_steps),
+        emitted=torch.stack(emitted),
+        synops=torch.stack(synops),
+        layer_sizes=list(net.layer_sizes),
+        events=Records.gather(fire_log, device) if opts.record else None,
+        emissions=Records.gather(emit_log, device) if opts.record else None,
+    )

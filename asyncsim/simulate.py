@@ -1,0 +1,124 @@
+"""``asyncsim.simulate``: validation and backend dispatch (SPEC 9, docs/semantics.md#api)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .layered import simulate_layered
+from .network import Network
+from .reference import RunOptions, simulate_reference
+from .result import SimResult
+from .rng import sample_seeds
+from .strategies import get_strategy
+
+BACKENDS = ("auto", "reference", "triton")
+GRAD_RULES = ("surrogate", "events")
+
+
+def _positive_int_or_none(name: str, value: object, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected None or an int >= {minimum}, got {value!r}")
+    return value
+
+
+def parse_f(f: object) -> int | None:
+    """F as an int >= 1, or None for infinity (``None``, ``math.inf`` or ``"inf"``)."""
+    if f is None or f == "inf" or (isinstance(f, float) and math.isinf(f) and f > 0):
+        return None
+    if isinstance(f, float) and f.is_integer():
+        f = int(f)
+    if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+        raise ValueError(f"F: expected an int >= 1 or inf, got {f!r}")
+    return f
+
+
+def check_input(net: Network, x: torch.Tensor) -> torch.Tensor:
+    """Validate ``x`` against ``net``; return it in the weights' dtype."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"x: expected a tensor [T, B, n_in], got {type(x).__name__}")
+    if x.dim() != 3 or x.shape[2] != net.n_in or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"x: expected shape [T, B, {net.n_in}], got {list(x.shape)}")
+    weight = net.weights[0]
+    if x.device != weight.device:
+        raise ValueError(f"x: on {x.device} but the network is on {weight.device}")
+    if not (x.dtype.is_floating_point or x.dtype in (torch.uint8, torch.int16, torch.int32,
+                                                     torch.int64, torch.bool)):
+        raise ValueError(f"x: unsupported dtype {x.dtype}")
+    x = x.to(weight.dtype)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x: contains NaN or inf")
+    return x
+
+
+def simulate(
+    net: Network,
+    x: torch.Tensor,
+    strategy: str = "random",
+    F: int | float | None = 8,  # noqa: N803 - the paper's name
+    seed: int | torch.Tensor = 0,
+    backend: str = "auto",
+    lam: float = 0.0,
+    max_steps: int | None = None,
+    stop_on_output: int | None = None,
+    grad: str = "surrogate",
+    record: bool = False,
+) -> SimResult:
+    """Simulate ``net`` on ``x`` ``[T, B, n_in]`` asynchronously (docs/semantics.md).
+
+    Args:
+        strategy: ``"random"``, ``"momentum"``, ``"fifo"`` or ``"sync"`` (the layered model;
+            F and the budgets do not apply to it).
+        F: spikes delivered per forward step; ``None`` or ``math.inf`` for all pending.
+        seed: int (sample b gets ``seed + b``) or an integer tensor ``[B]``.
+        backend: ``"auto"`` (Triton for CUDA tensors, else the reference), ``"reference"``
+            or ``"triton"``.
+        lam: momentum noise scale.
+        max_steps: at most this many forward steps per timestep.
+        stop_on_output: end a timestep this many steps after its first output spike.
+        grad: ``"surrogate"`` or ``"events"`` (what reaches tested non-firing neurons).
+        record: also return fire and emission records.
+    """
+    strat = get_strategy(strategy)
+    f = parse_f(F)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: unknown {backend!r}; choose from {list(BACKENDS)}")
+    if grad not in GRAD_RULES:
+        raise ValueError(f"grad: unknown {grad!r}; choose from {list(GRAD_RULES)}")
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam)):
+        raise ValueError(f"lam: must be a finite number, got {lam!r}")
+    max_steps = _positive_int_or_none("max_steps", max_steps, 1)
+    stop_on_output = _positive_int_or_none("stop_on_output", stop_on_output, 0)
+    net.check_weights()
+    x = check_input(net, x)
+    if strat.key is None:
+        if max_steps is not None or stop_on_output is not None:
+            raise ValueError("strategy: 'sync' is the layered model and takes no max_steps or "
+                             "stop_on_output; use another strategy with F=None for budgets")
+        return simulate_layered(net, x, record)
+    opts = RunOptions(
+        strategy=strat,
+        f=f,
+        seeds=sample_seeds(seed, x.shape[1], x.device),
+        lam=float(lam),
+        max_steps=max_steps,
+        stop_on_output=stop_on_output,
+        surrogate_rule=grad == "surrogate",
+        record=bool(record),
+    )
+    if backend == "triton" or (backend == "auto" and x.is_cuda and triton_ready(net, x)):
+        from .kernels.forward import simulate_triton
+
+        return simulate_triton(net, x, opts)
+    return simulate_reference(net, x, opts)
+
+
+def triton_ready(net: Network, x: torch.Tensor) -> bool:
+    """Whether ``backend="auto"`` may use the Triton kernels (forward-only until a Triton
+    backward exists: runs that need gradients stay on the reference)."""
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in net.parameters()))
+    return not needs_grad

@@ -1,0 +1,96 @@
+"""``asyncsim data info <name>``: what a data set holds once binned.
+
+``register(subparsers)`` adds the ``data`` command to the ``asyncsim`` parser. ``info`` loads
+both splits (from the frame cache when possible) and prints, per split: samples, classes,
+chance level (most frequent class), T, n_in, events per sample, event rate (mean count per
+channel per timestep) and how long loading took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import DatasetError
+from .loader import BINNING_KNOBS, dataset_names, get_source, load_dataset
+from .source import SPLITS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``data info`` to an argparse sub-command set."""
+    data = subparsers.add_parser("data", help="data sets: readers, binning, embedded tasks")
+    commands = data.add_subparsers(dest="data_command", required=True)
+    info = commands.add_parser("info", help="samples, classes, T, n_in and event rate")
+    info.add_argument("name", choices=dataset_names())
+    info.add_argument("--data-dir", type=Path, help="folder holding a published data set")
+    info.add_argument("--split", choices=SPLITS, help="one split only (default: both)")
+    info.add_argument("--dt-ms", type=float, help="bin width in milliseconds")
+    info.add_argument("--n-steps", type=int, help="number of timesteps (crops the rest)")
+    info.add_argument("--pool", type=int, help="spatial pooling / channel pooling factor")
+    info.add_argument("--merge-polarity", action="store_true", default=None)
+    info.add_argument("--clip", type=int, help="cap on each count")
+    info.add_argument("--cache-dir", type=Path, help="frame cache folder")
+    info.add_argument("--no-cache", dest="use_cache", action="store_false")
+    info.set_defaults(func=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print the table; returns 0, or 1 with the error on stderr if the data are unusable."""
+    source = get_source(args.name)
+    knobs = {knob: getattr(args, knob) for knob in BINNING_KNOBS if getattr(args, knob) is not None}
+    rows = []
+    for split in [args.split] if args.split else SPLITS:
+        start = time.perf_counter()
+        try:
+            frames = load_dataset(
+                args.name,
+                args.data_dir,
+                split,
+                cache_dir=args.cache_dir,
+                use_cache=args.use_cache,
+                **knobs,
+            )
+        except DatasetError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        seconds = time.perf_counter() - start
+        rows.append(
+            (
+                split,
+                str(len(frames)),
+                str(frames.n_classes),
+                f"{100 * frames.chance_level():.1f}%",
+                str(frames.n_steps),
+                str(frames.n_in),
+                f"{frames.total_events() / len(frames):.1f}",
+                f"{frames.event_rate():.4f}",
+                f"{seconds:.2f} s ({'cache' if frames.from_cache else 'binned'})",
+            )
+        )
+    binning = frames.meta["binning"]
+    sensor = source.sensor
+    print(f"{args.name}: {source.title}")
+    print(
+        f"sensor {sensor.width}x{sensor.height}x{sensor.polarities} -> n_in {frames.n_in} "
+        f"(channel = p*H*W + y*W + x); "
+        + ", ".join(f"{knob} {value}" for knob, value in binning.items())
+    )
+    header = (
+        "split",
+        "samples",
+        "classes",
+        "chance",
+        "T",
+        "n_in",
+        "events/sample",
+        "event rate",
+        "load",
+    )
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0

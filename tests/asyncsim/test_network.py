@@ -1,0 +1,63 @@
+"""Network parameters, layout, initialization and validation (SPEC 1)."""
+
+import math
+
+import pytest
+import torch
+
+import asyncsim
+
+from .helpers import binary_input
+
+
+def test_layout_and_parameter_expansion():
+    net = asyncsim.Network([5, 4, 3, 2], tau=[10.0, 20.0, torch.tensor([1.0, 2.0])],
+                           theta=torch.arange(1.0, 10.0))
+    assert net.n_neurons == 9 and net.n_out == 2 and net.offsets == [0, 4, 7, 9]
+    assert net.tau.tolist() == [10.0] * 4 + [20.0] * 3 + [1.0, 2.0]
+    assert net.theta.tolist() == list(range(1, 10))
+    assert [tuple(w.shape) for w in net.weights] == [(4, 5), (3, 4), (2, 3)]
+    assert net.layer_index().tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2]
+    assert net.fan_out() == [3, 2, 0]
+    assert net.decay()[0].item() == pytest.approx(math.exp(-0.1))
+    assert asyncsim.Network([3, 2], bias=True).biases[0].shape == (2,)
+
+
+def test_fresh_network_spikes_in_every_layer():
+    torch.manual_seed(0)
+    net = asyncsim.Network([100, 64, 64, 10])
+    x = binary_input(20, 16, 100, 0.1, 0)
+    with torch.no_grad():
+        res = asyncsim.simulate(net, x, strategy="random", F=8)
+    rates = [res.layer_counts(i).mean().item() for i in range(3)]
+    assert all(0.01 < r < 0.5 for r in rates), rates
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"tau": 0.0}, "tau"),
+        ({"tau": [10.0, -1.0]}, "tau"),
+        ({"tau": [1.0]}, "tau"),
+        ({"theta": float("nan")}, "theta"),
+        ({"theta": [1.0, torch.tensor([1.0, 2.0, 3.0])]}, "theta"),
+        ({"dt": 0}, "dt"),
+        ({"refractory_dropout": 1.0}, "refractory_dropout"),
+        ({"surrogate": "relu"}, "surrogate"),
+        ({"weight_gain": -1.0}, "weight_gain"),
+        ({"sizes": [3]}, "sizes"),
+        ({"sizes": [3, 0]}, "sizes"),
+    ],
+)
+def test_invalid_parameters_raise_a_named_value_error(kwargs, name):
+    args = {"sizes": [3, 4, 2], **kwargs}
+    with pytest.raises(ValueError, match=name):
+        asyncsim.Network(**args)
+
+
+def test_non_finite_weights_are_named():
+    net = asyncsim.Network([3, 4, 2])
+    with torch.no_grad():
+        net.weights[1][0, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"weights\[1\].*inf"):
+        asyncsim.simulate(net, torch.ones(2, 1, 3))

@@ -1,0 +1,74 @@
+"""The four top-level folders install as one namespace, from a wheel and editable."""
+
+from __future__ import annotations
+
+import json
+import site
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = """
+import importlib.util, json
+import asyncsim, asyncsim.kernels, asyncsim.training, asyncsim.datasets
+found = {m.__name__: m.__file__ for m in
+         (asyncsim, asyncsim.kernels, asyncsim.training, asyncsim.datasets)}
+for name in ("kernels", "datasets", "training"):
+    spec = importlib.util.find_spec(name)
+    found[name] = spec.origin if spec else None
+print(json.dumps(found))
+"""
+
+
+def make_venv(path: Path) -> Path:
+    """A venv that sees this interpreter's packages (torch...) but none of their .pth hooks,
+    so an editable asyncsim installed outside it cannot leak in."""
+    venv.create(path, with_pip=True)
+    python = path / "bin" / "python"
+    purelib = subprocess.check_output(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True)
+    deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (Path(purelib.strip()) / "outer_site.pth").write_text("\n".join(deps) + "\n")
+    # An old setuptools bundled by ensurepip would shadow the outer, current one.
+    subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "setuptools"],
+                   capture_output=True)
+    return python
+
+
+def probe(python: Path, cwd: Path) -> dict[str, str | None]:
+    out = subprocess.check_output([python, "-c", PROBE], cwd=cwd, text=True)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def pip(python: Path, *args: str) -> None:
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--no-build-isolation", *args], check=True, capture_output=True)
+
+
+@pytest.mark.slow
+def test_wheel_and_editable_installs_import_the_namespace(tmp_path):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", str(wheels), str(REPO)],
+                   check=True, capture_output=True)
+    python = make_venv(tmp_path / "venv")
+    pip(python, str(next(wheels.glob("asyncsim-*.whl"))))
+    found = probe(python, tmp_path)
+    venv_dir = str(tmp_path / "venv")
+    for name in ("asyncsim", "asyncsim.kernels", "asyncsim.training", "asyncsim.datasets"):
+        assert found[name].startswith(venv_dir), (name, found[name])
+    for name in ("kernels", "datasets", "training"):  # never shadowed by this project
+        assert found[name] is None or not found[name].startswith((venv_dir, str(REPO)))
+
+    subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "asyncsim"], check=True)
+    pip(python, "-e", str(REPO))
+    found = probe(python, tmp_path)
+    assert found["asyncsim"] == str(REPO / "asyncsim" / "__init__.py")
+    assert found["asyncsim.kernels"] == str(REPO / "kernels" / "__init__.py")
+    assert found["asyncsim.training"] == str(REPO / "training" / "__init__.py")
+    assert found["asyncsim.datasets"] == str(REPO / "datasets" / "__init__.py")
+    assert found["kernels"] is None or not found["kernels"].startswith(str(REPO))

@@ -1,0 +1,102 @@
+"""simulate(): validation, per-sample independence and seeding (SPEC 2, 4, 9)."""
+
+import pytest
+import torch
+
+import asyncsim
+
+from .helpers import binary_input, dyadic_network
+
+SIZES = [10, 8, 6, 3]
+STRATEGIES = ["random", "momentum", "fifo", "sync"]
+
+
+@pytest.fixture
+def net() -> asyncsim.Network:
+    return dyadic_network(SIZES, 0, gain=3.0)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_batch_equals_single_sample_runs(net, strategy):
+    x = binary_input(6, 5, SIZES[0], 0.3, 1)
+    seeds = torch.tensor([7, 123, 2**32 - 1, 0, 99])
+    net.train()
+    net.refractory_dropout = 0.3
+    kwargs = {"strategy": strategy, "F": 2, "lam": 0.5, "record": True}
+    if strategy == "sync":
+        kwargs.pop("F")
+    with torch.no_grad():
+        batch = asyncsim.simulate(net, x, seed=seeds, **kwargs)
+        for b in range(5):
+            one = asyncsim.simulate(net, x[:, b:b + 1], seed=seeds[b:b + 1], **kwargs)
+            assert torch.equal(one.counts[:, 0], batch.counts[:, b])
+            assert torch.equal(one.forward_steps[:, 0], batch.forward_steps[:, b])
+            assert torch.equal(one.emitted[:, 0], batch.emitted[:, b])
+            mine = batch.emissions.sample == b
+            assert torch.equal(one.emissions.neuron, batch.emissions.neuron[mine])
+            assert torch.equal(one.emissions.forward_step, batch.emissions.forward_step[mine])
+
+
+@pytest.mark.parametrize("strategy", ["random", "momentum", "fifo"])
+def test_same_seed_reproduces_and_other_seeds_reschedule(net, strategy):
+    x = binary_input(5, 4, SIZES[0], 0.4, 2)
+    kwargs = {"strategy": strategy, "F": 1, "lam": 1.0, "record": True}
+    a = asyncsim.simulate(net, x, seed=3, **kwargs)
+    b = asyncsim.simulate(net, x, seed=3, **kwargs)
+    c = asyncsim.simulate(net, x, seed=4, **kwargs)
+    assert a.emissions.equal(b.emissions) and torch.equal(a.counts, b.counts)
+    assert not a.emissions.equal(c.emissions)
+
+
+def test_random_selection_is_uniform_over_pending():
+    # One hidden layer of 6 neurons all firing at step 1; F=1 picks one uniformly at random.
+    net = asyncsim.Network([1, 6, 1], tau=1e9)
+    with torch.no_grad():
+        net.weights[0].fill_(2.0)
+        net.weights[1].fill_(0.0)
+    x = torch.ones(1, 3000, 1)
+    res = asyncsim.simulate(net, x, strategy="random", F=1, seed=0, record=True)
+    first = res.emissions.neuron[res.emissions.forward_step == 1]
+    freq = torch.bincount(first, minlength=6).float() / 3000
+    assert torch.allclose(freq, torch.full((6,), 1 / 6), atol=0.03)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"F": 0}, "F"),
+        ({"F": -3}, "F"),
+        ({"F": 1.5}, "F"),
+        ({"strategy": "lifo"}, "strategy"),
+        ({"backend": "cuda"}, "backend"),
+        ({"grad": "straight"}, "grad"),
+        ({"lam": float("nan")}, "lam"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"stop_on_output": -1}, "stop_on_output"),
+        ({"seed": torch.tensor([1, 2])}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"strategy": "sync", "max_steps": 3}, "sync"),
+    ],
+)
+def test_invalid_arguments_raise_a_named_value_error(net, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        asyncsim.simulate(net, torch.ones(2, 3, SIZES[0]), **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 9), (0, 3, 10)])
+def test_input_shape_mismatch_is_named(net, shape):
+    with pytest.raises(ValueError, match=r"x: expected shape"):
+        asyncsim.simulate(net, torch.ones(shape))
+
+
+def test_non_finite_input_is_rejected(net):
+    x = torch.ones(2, 1, SIZES[0])
+    x[1, 0, 3] = float("nan")
+    with pytest.raises(ValueError, match="x: contains NaN"):
+        asyncsim.simulate(net, x)
+
+
+def test_infinite_f_spellings_agree(net):
+    x = binary_input(4, 2, SIZES[0], 0.4, 5)
+    runs = [asyncsim.simulate(net, x, F=f).counts for f in (None, float("inf"), "inf", 10**6)]
+    assert all(torch.equal(runs[0], r) for r in runs[1:])

@@ -1,0 +1,1 @@
+"""Training loops, W&B logging and sweeps (asyncsim.training)."""
