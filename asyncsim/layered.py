@@ -26,7 +26,7 @@ def simulate_layered(net: Network, x: torch.Tensor, record: bool) -> SimResult:
     fan_out = net.fan_out()
     biases = list(net.biases) if net.biases is not None else [None] * net.n_layers
     u = [x.new_zeros(batch, size) for size in net.layer_sizes]
-    counts, forward_steps, emitted, synops = [], [], [], []
+    counts, forward_steps, emitted, synops, membrane = [], [], [], [], []
     fire_log: list[tuple[torch.Tensor, ...]] = []
     for t in range(steps_t):
         below = x[t]
@@ -36,7 +36,10 @@ def simulate_layered(net: Network, x: torch.Tensor, record: bool) -> SimResult:
             if bias is not None:
                 current = current + bias
             v = u[layer] * decay[sl] + current
-            s = spike(v - theta[sl], net.surrogate)
+            if layer == net.n_layers - 1 and net.readout == "membrane":
+                s = torch.zeros_like(v)  # a non-spiking readout layer only integrates
+            else:
+                s = spike(v - theta[sl], net.surrogate)
             u[layer] = v * (1.0 - s)
             layer_spikes.append(s)
             below = s
@@ -46,6 +49,7 @@ def simulate_layered(net: Network, x: torch.Tensor, record: bool) -> SimResult:
                                  torch.full_like(b_idx, layer + 1), j_idx + sl.start,
                                  v.detach()[b_idx, j_idx].float()))
         count = torch.cat(layer_spikes, dim=1)
+        membrane.append(u[-1])
         per_layer = torch.stack([s.detach().sum(dim=1) for s in layer_spikes], dim=1)
         # Forward steps of the equivalent event run: 1 + leading non-output layers that fired.
         leading = (per_layer[:, :-1] > 0).long().cumprod(dim=1).sum(dim=1)
@@ -63,7 +67,9 @@ def simulate_layered(net: Network, x: torch.Tensor, record: bool) -> SimResult:
         forward_steps=torch.stack(forward_steps),
         emitted=torch.stack(emitted),
         synops=torch.stack(synops),
+        output_membrane=torch.stack(membrane),
         layer_sizes=list(net.layer_sizes),
+        readout=net.readout,
         events=events,
         emissions=emissions,
     )

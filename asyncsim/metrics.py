@@ -15,9 +15,10 @@ import torch
 from .result import SimResult
 
 
-def predict(output_counts: torch.Tensor) -> torch.Tensor:
-    """``[B]`` argmax of counts summed over time; ties and all-zero go to the lowest index."""
-    return output_counts.detach().sum(dim=0).argmax(dim=1)
+def predict(res: SimResult) -> torch.Tensor:
+    """``[B]`` argmax of ``res.logits`` (summed output counts, or the final membrane of a
+    membrane readout); ties and all-zero go to the lowest index."""
+    return res.logits.detach().argmax(dim=1)
 
 
 def _cumulative_step(res: SimResult, timestep: torch.Tensor, sample: torch.Tensor,
@@ -78,7 +79,7 @@ def sample_metrics(res: SimResult, labels: torch.Tensor | None = None) -> dict[s
     """Per-sample metrics ``[B]`` (floats); latency metrics are included when recorded."""
     counts = res.counts.detach()
     steps_t = counts.shape[0]
-    pred = predict(res.output_counts)
+    pred = predict(res)
     out: dict[str, torch.Tensor] = {
         "prediction": pred.float(),
         "no_output": (res.output_counts.detach().sum(dim=(0, 2)) == 0).float(),

@@ -15,6 +15,7 @@ from torch import nn
 from .surrogates import Surrogate, make_surrogate
 
 ParamSpec = float | Sequence[float | torch.Tensor] | torch.Tensor
+READOUTS = ("spikes", "membrane")
 
 
 def _fail(name: str, value: object, why: str) -> ValueError:
@@ -65,6 +66,8 @@ class Network(nn.Module):
         refractory_dropout: probability that a spiking neuron stays non-refractory (training).
         weight_gain: initial weights of layer l are ``U(-b, b)`` with standard deviation
             ``weight_gain * mean(theta_l) / sqrt(fan_in)`` (docs/semantics.md#initialization).
+        readout: ``"spikes"``, or ``"membrane"`` for a non-spiking output layer that only
+            integrates (its membrane is the readout).
         generator: optional ``torch.Generator`` for the initial weights.
     """
 
@@ -78,6 +81,7 @@ class Network(nn.Module):
         surrogate: str | Surrogate = "atan",
         refractory_dropout: float = 0.0,
         weight_gain: float = 3.0,
+        readout: str = "spikes",
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -92,6 +96,9 @@ class Network(nn.Module):
         if not (isinstance(weight_gain, (int, float)) and math.isfinite(weight_gain)
                 and weight_gain > 0):
             raise _fail("weight_gain", weight_gain, "must be finite and > 0")
+        if readout not in READOUTS:
+            raise _fail("readout", readout, f"expected one of {list(READOUTS)}")
+        self.readout = readout
         self.n_in = sizes[0]
         self.layer_sizes: list[int] = sizes[1:]
         self.dt = float(dt)
@@ -140,6 +147,13 @@ class Network(nn.Module):
         sizes = torch.tensor(self.layer_sizes, device=self.theta.device)
         return torch.repeat_interleave(torch.arange(self.n_layers, device=sizes.device), sizes)
 
+    def spiking(self) -> torch.Tensor:
+        """``[N]`` bool: which neurons can fire (all but a membrane-readout output layer)."""
+        mask = torch.ones(self.n_neurons, dtype=torch.bool, device=self.theta.device)
+        if self.readout == "membrane":
+            mask[self.layer_slice(self.n_layers - 1)] = False
+        return mask
+
     def fan_out(self) -> list[int]:
         """Targets of one spike of each layer (0 for the output layer)."""
         return self.layer_sizes[1:] + [0]
@@ -161,4 +175,5 @@ class Network(nn.Module):
     def extra_repr(self) -> str:
         return (f"sizes={[self.n_in, *self.layer_sizes]}, dt={self.dt}, "
                 f"bias={self.biases is not None}, surrogate={self.surrogate.name}, "
+                f"readout={self.readout}, "
                 f"refractory_dropout={self.refractory_dropout}")

@@ -40,6 +40,7 @@ class _Layout:
         self.slices = [net.layer_slice(i) for i in range(net.n_layers)]
         self.layer_of = net.layer_index().to(device)
         self.neuron = torch.arange(net.n_neurons, device=device)
+        self.spiking = net.spiking().to(device)
         self.decay = net.decay().to(device=device, dtype=dtype)
         self.theta = net.theta.to(device=device, dtype=dtype)
         self.fan_out = torch.tensor(net.fan_out(), device=device)[self.layer_of].to(dtype)
@@ -80,7 +81,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
     u = x.new_zeros(batch, n)
     queue = x.new_zeros(batch, n)
     pending_since = torch.zeros(batch, n, dtype=torch.int64, device=device)
-    counts, forward_steps, emitted, synops = [], [], [], []
+    counts, forward_steps, emitted, synops, membrane = [], [], [], [], []
     fire_log: list[tuple[torch.Tensor, ...]] = []
     emit_log: list[tuple[torch.Tensor, ...]] = []
 
@@ -106,7 +107,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             k += 1
             # a. integrate: reached (or, for the gradient only, ghost-reached) open neurons.
             open_ = ~refractory & active[:, None]
-            tested = reached[:, layout.layer_of] & open_
+            tested = reached[:, layout.layer_of] & open_ & layout.spiking
             v = u + current * (grad_reached[:, layout.layer_of] & open_)
             # b. fire
             s = spike(v - layout.theta, net.surrogate) * tested
@@ -171,6 +172,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             if not bool(active.any()):
                 break
         counts.append(count)
+        membrane.append(u[:, out])
         forward_steps.append(steps)
         emitted.append(n_emitted.round().long())
         synops.append(n_synops.round().long())
@@ -180,7 +182,9 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
         forward_steps=torch.stack(forward_steps),
         emitted=torch.stack(emitted),
         synops=torch.stack(synops),
+        output_membrane=torch.stack(membrane),
         layer_sizes=list(net.layer_sizes),
+        readout=net.readout,
         events=Records.gather(fire_log, device) if opts.record else None,
         emissions=Records.gather(emit_log, device) if opts.record else None,
     )

@@ -54,6 +54,8 @@ class SimResult:
     forward_steps: ``[T, B]`` forward steps taken.
     emitted: ``[T, B]`` spikes delivered (sum of emitted counts), output layer included.
     synops: ``[T, B]`` synaptic events: emitted count times fan-out, summed.
+    output_membrane: ``[T, B, n_out]`` output-layer membrane at the end of each timestep
+        (differentiable; the logits of a ``readout="membrane"`` network).
     events: fire records (``value`` = v_pre) when ``record=True``.
     emissions: emission records (``value`` = count) when ``record=True``.
     """
@@ -62,7 +64,9 @@ class SimResult:
     forward_steps: torch.Tensor
     emitted: torch.Tensor
     synops: torch.Tensor
+    output_membrane: torch.Tensor
     layer_sizes: list[int]
+    readout: str = "spikes"
     events: Records | None = None
     emissions: Records | None = None
 
@@ -70,6 +74,13 @@ class SimResult:
     def output_counts(self) -> torch.Tensor:
         """``[T, B, n_out]`` spike counts of the output layer."""
         return self.counts[..., -self.layer_sizes[-1]:]
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """``[B, n_out]`` class scores: summed output counts, or the final output membrane."""
+        if self.readout == "membrane":
+            return self.output_membrane[-1]
+        return self.output_counts.sum(dim=0)
 
     def layer_counts(self, layer: int) -> torch.Tensor:
         start = sum(self.layer_sizes[:layer])

@@ -109,6 +109,9 @@ def simulate(
         surrogate_rule=grad == "surrogate",
         record=bool(record),
     )
+    if backend == "triton" and net.readout != "spikes":
+        raise ValueError(f"backend: 'triton' does not support readout={net.readout!r} yet; "
+                         "use backend='reference'")
     if backend == "triton" or (backend == "auto" and x.is_cuda and triton_ready(net, x)):
         from .kernels.forward import simulate_triton
 
@@ -121,4 +124,4 @@ def triton_ready(net: Network, x: torch.Tensor) -> bool:
     backward exists: runs that need gradients stay on the reference)."""
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or any(p.requires_grad for p in net.parameters()))
-    return not needs_grad
+    return not needs_grad and net.readout == "spikes"

@@ -127,3 +127,22 @@ def test_bias_gradient_equals_layered_for_one_layer():
         grads.append(net.biases[0].grad.clone())
     assert bool(grads[0].abs().sum() > 0)
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-12, atol=1e-12)
+
+
+def test_membrane_readout_gradients_equal_layered():
+    gen = torch.Generator().manual_seed(0)
+    net = asyncsim.Network(SIZES, tau=15.0, weight_gain=8.0, readout="membrane",
+                           generator=gen).double()
+    x = binary_input(6, 3, SIZES[0], 0.7, 0).double()
+    labels = torch.tensor([0, 1, 3])
+    grads = []
+    for strategy in ("sync", "fifo"):
+        net.zero_grad()
+        res = asyncsim.simulate(net, x, strategy=strategy, F=None)
+        fired = [res.layer_counts(i).sum(-1) for i in range(net.n_layers - 1)]
+        assert all(bool((f > 0).all()) for f in fired)
+        torch.nn.functional.cross_entropy(res.logits, labels).backward()
+        grads.append([w.grad.clone() for w in net.weights])
+    for a, b in zip(*grads, strict=True):
+        assert bool(a.abs().sum() > 0)
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)

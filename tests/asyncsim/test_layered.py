@@ -81,3 +81,14 @@ def test_small_f_differs_from_layered():
         res = asyncsim.simulate(net, x, strategy="random", F=1)
     assert not torch.equal(res.counts, layered.counts)
     assert res.forward_steps.sum() > layered.forward_steps.sum()
+
+
+def test_membrane_readout_equals_layered():
+    net = dyadic_network(SIZES, 6, gain=4.0, tau=TAU, readout="membrane")
+    x = binary_input(30, 2, SIZES[0], 0.15, 6)
+    with torch.no_grad():
+        layered = asyncsim.simulate(net, x, strategy="sync")
+        res = asyncsim.simulate(net, x, strategy="momentum", F=None)
+    assert layered.output_counts.sum() == 0 and layered.output_membrane.abs().sum() > 0
+    assert torch.equal(res.counts, layered.counts)
+    assert torch.equal(res.output_membrane, layered.output_membrane)

@@ -70,10 +70,17 @@ def test_silent_samples_predict_zero_and_have_no_latency():
     assert math.isnan(summary["decision_steps_correct"])
 
 
+def result_with_output(counts: torch.Tensor, membrane: torch.Tensor, readout: str):
+    steps, batch = counts.shape[:2]
+    empty = torch.zeros(steps, batch, dtype=torch.int64)
+    return asyncsim.SimResult(counts, empty, empty, empty, membrane, [counts.shape[2]], readout)
+
+
 def test_predict_breaks_ties_to_the_lowest_index():
-    counts = torch.tensor([[[0.0, 1.0, 1.0]], [[0.0, 0.0, 0.0]]])
-    assert predict(counts).tolist() == [1]
-    assert predict(torch.zeros(2, 1, 3)).tolist() == [0]
+    counts = torch.tensor([[[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]] * 2])
+    membrane = torch.tensor([[[9.0, 0.0, 0.0]] * 2, [[0.0, 2.0, 2.0], [-1.0, -3.0, 0.5]]])
+    assert predict(result_with_output(counts, membrane, "spikes")).tolist() == [1, 0]
+    assert predict(result_with_output(counts, membrane, "membrane")).tolist() == [1, 2]
 
 
 def test_latency_needs_records():

@@ -122,3 +122,12 @@ def test_stop_on_output_ends_the_timestep_and_carries_the_queue():
     assert emissions_of(res) == [(0, 1, 0, 1.0), (1, 1, 1, 1.0), (2, 1, 2, 2.0)]
     one_more = asyncsim.simulate(net, x, strategy="momentum", F=1, stop_on_output=1)
     assert one_more.forward_steps[0, 0].item() == 3
+
+
+def test_membrane_readout_integrates_without_firing():
+    net = asyncsim.Network([1, 2, 1], tau=SLOW, readout="membrane")
+    set_weights(net, [[3.0], [2.0]], [[2.0, -0.5]])
+    res = asyncsim.simulate(net, torch.ones(2, 1, 1), strategy="random", F=1)
+    assert res.output_counts.sum().item() == 0
+    decay = net.decay()[2]
+    assert res.output_membrane[:, 0, 0].tolist() == [1.5, float(torch.tensor(1.5) * decay + 1.5)]
