@@ -96,12 +96,8 @@ def measure(cfg: BenchConfig, repeats: int = 3, warmup: int = 1) -> dict[str, ob
 def grid(sizes: tuple[int, ...], batch: int, steps: int, strategies: Iterable[str],
          fs: Iterable[str], modes: Iterable[str], **common) -> list[BenchConfig]:
     """Every combination of strategy x F x mode."""
-    return [BenchConfig(sizes, batch, steps, strategy, parse_f(_number(f)), mode, **common)
+    return [BenchConfig(sizes, batch, steps, strategy, parse_f(f), mode, **common)
             for strategy, f, mode in itertools.product(strategies, fs, modes)]
-
-
-def _number(text: str) -> int | str:
-    return text if text == "inf" else int(text)
 
 
 BENCH_COLUMNS = [("strategy", "strategy"), ("f", "F"), ("mode", "mode"),

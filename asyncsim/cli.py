@@ -1,4 +1,5 @@
-"""The ``asyncsim`` command line: ``demo``, ``bench`` and the subcommands other packages add."""
+"""The ``asyncsim`` command line: ``bench`` here; ``train``, ``eval``, ``demo``, ``data`` and
+``trace`` from their packages."""
 
 from __future__ import annotations
 
@@ -10,13 +11,6 @@ from collections.abc import Sequence
 
 def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import print_demo, run_demo
-
-    print_demo(run_demo(batch=args.batch, steps=args.steps, seed=args.seed))
-    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -40,13 +34,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asyncsim", description=__doc__)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the simulator's per-step tensors "
+                             "are small, and more threads lose to any other load; "
+                             "benchmarks/RESULTS.md)")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="layered vs asynchronous runs of one network")
-    demo.add_argument("--batch", type=int, default=64)
-    demo.add_argument("--steps", type=int, default=20, help="timesteps T")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(func=_cmd_demo)
 
     bench = sub.add_parser("bench", help="time a backend over strategies, F and modes")
     bench.add_argument("--sizes", default="784,256,256,10", help="n_in,n_1,...,n_L")
@@ -64,13 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     from .datasets.cli import register as register_data
+    from .trace_cli import register as register_trace
+    from .training.cli import register as register_training
 
+    register_training(sub)
     register_data(sub)
+    register_trace(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     try:
         return args.func(args)
     except ValueError as err:

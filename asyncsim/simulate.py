@@ -26,9 +26,12 @@ def _positive_int_or_none(name: str, value: object, minimum: int) -> int | None:
 
 
 def parse_f(f: object) -> int | None:
-    """F as an int >= 1, or None for infinity (``None``, ``math.inf`` or ``"inf"``)."""
+    """F as an int >= 1, or None for infinity (``None``, ``math.inf`` or ``"inf"``); digit
+    strings (command lines) count as ints."""
     if f is None or f == "inf" or (isinstance(f, float) and math.isinf(f) and f > 0):
         return None
+    if isinstance(f, str) and f.isdigit():
+        f = int(f)
     if isinstance(f, float) and f.is_integer():
         f = int(f)
     if isinstance(f, bool) or not isinstance(f, int) or f < 1:
@@ -109,9 +112,6 @@ def simulate(
         surrogate_rule=grad == "surrogate",
         record=bool(record),
     )
-    if backend == "triton" and net.readout != "spikes":
-        raise ValueError(f"backend: 'triton' does not support readout={net.readout!r} yet; "
-                         "use backend='reference'")
     if backend == "triton" or (backend == "auto" and x.is_cuda and triton_ready(net, x)):
         from .kernels.forward import simulate_triton
 
@@ -119,9 +119,15 @@ def simulate(
     return simulate_reference(net, x, opts)
 
 
-def triton_ready(net: Network, x: torch.Tensor) -> bool:
-    """Whether ``backend="auto"`` may use the Triton kernels (forward-only until a Triton
-    backward exists: runs that need gradients stay on the reference)."""
-    needs_grad = torch.is_grad_enabled() and (
+def needs_grad(net: Network, x: torch.Tensor) -> bool:
+    """Whether this call must build an autograd graph."""
+    return torch.is_grad_enabled() and (
         x.requires_grad or any(p.requires_grad for p in net.parameters()))
-    return not needs_grad and net.readout == "spikes"
+
+
+def triton_ready(net: Network, x: torch.Tensor) -> bool:
+    """Whether ``backend="auto"`` may use the Triton kernels: forward-only runs (until a Triton
+    backward exists) of networks that fit the kernel's registers."""
+    from .kernels.forward import MAX_NEURONS
+
+    return not needs_grad(net, x) and net.n_neurons <= MAX_NEURONS

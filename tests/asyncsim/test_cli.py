@@ -1,4 +1,4 @@
-"""The command line: demo and bench do real work and report it."""
+"""The command line: bench does real work and reports it."""
 
 import json
 
@@ -8,13 +8,6 @@ import torch
 import asyncsim
 from asyncsim.bench import BenchConfig, make_input, make_network
 from asyncsim.cli import main
-
-
-def test_demo_prints_a_comparison_table(capsys):
-    assert main(["demo", "--batch", "4", "--steps", "3"]) == 0
-    out = capsys.readouterr().out
-    for word in ("sync", "random", "momentum", "fifo", "density", "decision"):
-        assert word in out
 
 
 def test_bench_reports_the_work_of_each_configuration(tmp_path):

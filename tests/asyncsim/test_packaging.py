@@ -14,9 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import importlib.util, json
-import asyncsim, asyncsim.kernels, asyncsim.training, asyncsim.datasets
+import asyncsim, asyncsim.kernels, asyncsim.training, asyncsim.datasets, asyncsim.traces
 found = {m.__name__: m.__file__ for m in
-         (asyncsim, asyncsim.kernels, asyncsim.training, asyncsim.datasets)}
+         (asyncsim, asyncsim.kernels, asyncsim.training, asyncsim.datasets, asyncsim.traces)}
 for name in ("kernels", "datasets", "training"):
     spec = importlib.util.find_spec(name)
     found[name] = spec.origin if spec else None
@@ -59,7 +59,8 @@ def test_wheel_and_editable_installs_import_the_namespace(tmp_path):
     pip(python, str(next(wheels.glob("asyncsim-*.whl"))))
     found = probe(python, tmp_path)
     venv_dir = str(tmp_path / "venv")
-    for name in ("asyncsim", "asyncsim.kernels", "asyncsim.training", "asyncsim.datasets"):
+    for name in ("asyncsim", "asyncsim.kernels", "asyncsim.training", "asyncsim.datasets",
+                 "asyncsim.traces"):
         assert found[name].startswith(venv_dir), (name, found[name])
     for name in ("kernels", "datasets", "training"):  # never shadowed by this project
         assert found[name] is None or not found[name].startswith((venv_dir, str(REPO)))

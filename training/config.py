@@ -1,0 +1,155 @@
+"""Experiment configuration: defaults < YAML file < command-line overrides, validated up front.
+
+Every field of ``TrainConfig`` can be set in the YAML file and overridden on the command line
+(``--lr 0.01``, ``--hidden "[64, 64]"``, values parsed as YAML). A bad value raises one
+``ValueError`` naming the key, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asyncsim.network import READOUTS
+from asyncsim.simulate import BACKENDS, GRAD_RULES, parse_f
+from asyncsim.strategies import STRATEGIES
+from asyncsim.surrogates import make_surrogate
+
+LOSSES = ("rate_ce", "count_ce", "membrane")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("none", "cosine", "step")
+
+
+@dataclass
+class TrainConfig:
+    """One training run (see docs/training.md for every field)."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    binning: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    hidden: list[int] = field(default_factory=lambda: [128])
+    tau: float = 10.0
+    theta: float = 1.0
+    dt: float = 1.0
+    bias: bool = False
+    surrogate: str = "atan"
+    refractory_dropout: float = 0.0
+    strategy: str = "sync"
+    F: int | str | None = 8  # noqa: N815 - the paper's name
+    lam: float = 0.0
+    grad: str = "surrogate"
+    loss: str = "count_ce"
+    optimizer: str = "adam"
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    epochs: int = 5
+    batch_size: int = 64
+    seed: int = 0
+    backend: str = "auto"
+    out_dir: str = "runs"
+    name: str | None = None
+    wandb: bool = True
+    wandb_project: str = "asyncsim"
+    wandb_group: str | None = None
+    trace: bool = False
+
+    @property
+    def f(self) -> int | None:
+        return parse_f(self.F)
+
+    @property
+    def readout(self) -> str:
+        return "membrane" if self.loss == "membrane" else "spikes"
+
+    @property
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        f = "" if self.strategy == "sync" else f"-F{'inf' if self.f is None else self.f}"
+        return f"{self.dataset}-{self.strategy}{f}-s{self.seed}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.run_name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _choice(key: str, value: object, options: tuple[str, ...] | list[str]) -> None:
+    if value not in options:
+        raise ValueError(f"{key}: unknown {value!r}; choose from {list(options)}")
+
+
+def _positive(key: str, value: object, integer: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{key}: must be a positive {'int' if integer else 'number'}, "
+                         f"got {value!r}")
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check every field; raise ``ValueError`` naming the first bad one."""
+    _choice("strategy", cfg.strategy, list(STRATEGIES))
+    _choice("loss", cfg.loss, LOSSES)
+    _choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    _choice("schedule", cfg.schedule, SCHEDULES)
+    _choice("grad", cfg.grad, GRAD_RULES)
+    _choice("backend", cfg.backend, BACKENDS)
+    assert cfg.readout in READOUTS
+    parse_f(cfg.F)
+    make_surrogate(cfg.surrogate)
+    for key in ("tau", "theta", "dt", "lr"):
+        _positive(key, getattr(cfg, key))
+    for key in ("epochs", "batch_size"):
+        _positive(key, getattr(cfg, key), integer=True)
+    if not isinstance(cfg.hidden, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in cfg.hidden):
+        raise ValueError(f"hidden: expected a list of positive ints, got {cfg.hidden!r}")
+    if not (isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0):
+        raise ValueError(f"weight_decay: must be >= 0, got {cfg.weight_decay!r}")
+    if not (isinstance(cfg.refractory_dropout, (int, float))
+            and 0 <= cfg.refractory_dropout < 1):
+        raise ValueError(f"refractory_dropout: must lie in [0, 1), got "
+                         f"{cfg.refractory_dropout!r}")
+    if not (isinstance(cfg.lam, (int, float)) and math.isfinite(cfg.lam)):
+        raise ValueError(f"lam: must be a finite number, got {cfg.lam!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ValueError(f"seed: must be an int >= 0, got {cfg.seed!r}")
+    for key in ("binning", "dataset_options"):
+        if not isinstance(getattr(cfg, key), dict):
+            raise ValueError(f"{key}: expected a mapping, got {getattr(cfg, key)!r}")
+    return cfg
+
+
+def make_config(base: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
+    """A validated config from a mapping (e.g. a YAML file's) and overrides (None = unset)."""
+    values = dict(base or {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"config: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    return validate(TrainConfig(**values))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping; a clear error for a missing file or non-mapping content."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config: file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"config: {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config: {path} must hold a mapping of keys to values")
+    return data

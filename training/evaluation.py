@@ -1,0 +1,108 @@
+"""Evaluation of a trained network under execution settings (strategy x F x stopping mode).
+
+Every SPEC 7 metric is computed per sample and averaged (docs/semantics.md#metrics). Sample i
+of a split is always simulated with seed ``seed + i``, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from tqdm import tqdm
+
+from asyncsim.metrics import predict, sample_metrics, summarize
+from asyncsim.network import Network
+from asyncsim.result import SimResult
+from asyncsim.simulate import parse_f, simulate
+from asyncsim.strategies import get_strategy
+
+STOP_MODES_HELP = ("complete (run every timestep out), output (end a timestep at its first "
+                   "output spike), output+K (K steps after it), budget:M (at most M steps)")
+
+
+class SpikeSink(Protocol):
+    def append(self, result: SimResult, labels: torch.Tensor | None = None,
+               predictions: torch.Tensor | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExecSetting:
+    """How a network is run at evaluation time."""
+
+    strategy: str
+    f: int | None
+    stop: str = "complete"
+
+    @property
+    def f_text(self) -> str:
+        return "inf" if self.f is None else str(self.f)
+
+    @property
+    def label(self) -> str:
+        if self.strategy == "sync":
+            return "sync"
+        stop = "" if self.stop == "complete" else f" {self.stop}"
+        return f"{self.strategy} F={self.f_text}{stop}"
+
+    def simulate_kwargs(self) -> dict[str, object]:
+        kwargs: dict[str, object] = {"strategy": self.strategy}
+        if self.strategy != "sync":
+            kwargs.update(F=self.f, **parse_stop(self.stop))
+        return kwargs
+
+
+def parse_stop(stop: str) -> dict[str, int]:
+    """``simulate`` keywords of a stopping mode (see ``STOP_MODES_HELP``)."""
+    try:
+        if stop == "complete":
+            return {}
+        if stop == "output":
+            return {"stop_on_output": 0}
+        if stop.startswith("output+"):
+            return {"stop_on_output": int(stop[len("output+"):])}
+        if stop.startswith("budget:"):
+            return {"max_steps": int(stop[len("budget:"):])}
+    except ValueError:
+        pass
+    raise ValueError(f"stop: unknown mode {stop!r}; modes: {STOP_MODES_HELP}")
+
+
+def settings_grid(strategies: list[str], fs: list[object], stops: list[str]) -> list[ExecSetting]:
+    """Every strategy x F x stop; ``sync`` once (it has neither F nor stops)."""
+    for stop in stops:
+        parse_stop(stop)
+    grid = []
+    for strategy in strategies:
+        get_strategy(strategy)
+        if strategy == "sync":
+            grid.append(ExecSetting("sync", None))
+            continue
+        grid += [ExecSetting(strategy, parse_f(f), stop) for f in fs for stop in stops]
+    return grid
+
+
+@torch.no_grad()
+def evaluate(net: Network, x: torch.Tensor, labels: torch.Tensor, setting: ExecSetting, *,
+             batch_size: int = 128, seed: int = 0, backend: str = "auto",
+             sink: SpikeSink | None = None, progress: bool = False
+             ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Run ``x`` ``[T, N, n_in]`` under ``setting``: the summary and the per-sample metrics."""
+    was_training = net.training
+    net.eval()
+    per_sample: dict[str, list[torch.Tensor]] = {}
+    starts = range(0, x.shape[1], batch_size)
+    for start in tqdm(starts, desc=setting.label, unit="batch", disable=not progress,
+                      leave=False):
+        xb = x[:, start:start + batch_size]
+        yb = labels[start:start + batch_size]
+        res = simulate(net, xb, seed=seed + start, backend=backend, record=True,
+                       **setting.simulate_kwargs())
+        for key, values in sample_metrics(res, yb).items():
+            per_sample.setdefault(key, []).append(values.cpu())
+        if sink is not None:
+            sink.append(res, labels=yb, predictions=predict(res))
+    net.train(was_training)
+    merged = {key: torch.cat(parts) for key, parts in per_sample.items()}
+    return summarize(merged), merged

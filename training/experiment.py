@@ -1,0 +1,117 @@
+"""Evaluation experiments: checkpoints x execution settings, the cross-evaluation table,
+plots, spike traces and W&B logging (``asyncsim eval`` and the demo)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncsim.network import Network
+from asyncsim.traces import TraceWriter, load, plot_raster
+
+from . import plots
+from .checkpoint import load_checkpoint
+from .config import TrainConfig, make_config
+from .evaluation import ExecSetting, evaluate
+from .tracking import Tracker
+from .trainer import build_network, load_splits
+
+
+@dataclass
+class TrainedModel:
+    """A network restored from a checkpoint, with the config it was trained under."""
+
+    label: str
+    config: TrainConfig
+    net: Network
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    state = load_checkpoint(path)
+    cfg = make_config(state["config"])
+    train_set, _ = load_splits(cfg)
+    net = build_network(cfg, train_set.n_in, train_set.n_classes)
+    net.load_state_dict(state["model"])
+    label = "sync" if cfg.strategy == "sync" else f"{cfg.strategy} F={cfg.F}"
+    return TrainedModel(label, cfg, net)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
+
+
+def trace_path(base: Path, model: TrainedModel, setting: ExecSetting, single: bool) -> Path:
+    """``base`` itself for a single run, else one file per (model, setting) beside it."""
+    if single:
+        return base
+    return base.with_name(f"{base.stem}_{_slug(model.label)}_{_slug(setting.label)}.h5")
+
+
+def evaluate_models(models: list[TrainedModel], settings: list[ExecSetting], *,
+                    split: str = "test", batch_size: int = 128, trace: Path | None = None,
+                    progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Every model under every setting: one row of metrics per pair, and per-pair decision
+    steps (for their distribution plot). Traces are streamed when ``trace`` is given."""
+    rows, decisions = [], {}
+    single = len(models) * len(settings) == 1
+    for model in models:
+        train_set, test_set = load_splits(model.config)
+        x, y = (test_set if split == "test" else train_set).tensors()
+        for setting in settings:
+            with contextlib.ExitStack() as stack:
+                sink = None
+                if trace is not None:
+                    meta = {"config": model.config.to_dict(), "trained": model.label,
+                            "strategy": setting.strategy, "F": setting.f_text,
+                            "stop": setting.stop, "dataset": model.config.dataset,
+                            "split": split, "seed": model.config.seed}
+                    sink = stack.enter_context(TraceWriter(
+                        trace_path(trace, model, setting, single), model.net, model.net.dt,
+                        x.shape[0], meta, overwrite=True))
+                summary, per_sample = evaluate(model.net, x, y, setting,
+                                               batch_size=batch_size, seed=model.config.seed,
+                                               backend=model.config.backend, sink=sink,
+                                               progress=progress)
+            rows.append({"trained": model.label, "label": setting.label,
+                         "strategy": setting.strategy, "F": setting.f_text, "stop": setting.stop,
+                         **summary})
+            decisions[f"{model.label} on {setting.label}"] = per_sample["decision_steps"].numpy()
+    return rows, decisions
+
+
+def cross_table(rows: list[dict[str, Any]], metric: str = "accuracy") -> list[dict[str, Any]]:
+    """Pivot: one row per trained model, one column per execution setting."""
+    table: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        table.setdefault(row["trained"], {"trained under": row["trained"]})[row["label"]] = \
+            row[metric]
+    return list(table.values())
+
+
+def report(rows: list[dict[str, Any]], decisions: dict[str, np.ndarray], out_dir: Path,
+           tracker: Tracker, raster_trace: Path | None = None) -> dict[str, Path]:
+    """Write the plots (with a spike raster of the first samples of ``raster_trace``), log
+    them and the tables to W&B; return the plot paths."""
+    images = {
+        "plots/accuracy_vs_F": plots.accuracy_vs_f(rows, out_dir / "accuracy_vs_F.png"),
+        "plots/spike_density_per_layer": plots.density_per_layer(
+            rows, out_dir / "spike_density_per_layer.png"),
+        "plots/decision_times": plots.decision_times(decisions, out_dir / "decision_times.png"),
+    }
+    if raster_trace is not None:
+        images["plots/spike_raster"] = plot_raster(load(raster_trace, sample=[0, 1]),
+                                                   out_dir / "spike_raster.png", samples=[0, 1])
+    tracker.log_table("eval/metrics", rows)
+    tracker.log_table("eval/cross_accuracy", cross_table(rows))
+    tracker.log_images(images)
+    return images
+
+
+def log_traces(tracker: Tracker, paths: list[Path]) -> None:
+    for path in paths:
+        tracker.log_artifact(path, name=f"trace-{_slug(path.stem)}", kind="spike-trace")

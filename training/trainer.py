@@ -1,0 +1,156 @@
+"""The training loop: unlayered backprop (or layered BPTT for ``strategy="sync"``) on a data set,
+with progress bars, a checkpoint every epoch, ``resume`` after a kill and the best checkpoint
+kept. Everything random derives from the config's seed, so a resumed run continues exactly as
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from asyncsim.datasets import FrameSet, load_dataset, make_loader
+from asyncsim.network import Network
+from asyncsim.simulate import simulate
+from asyncsim.traces import TraceWriter
+
+from .checkpoint import BEST, LAST, load_checkpoint, save_atomic
+from .config import TrainConfig
+from .evaluation import ExecSetting, evaluate
+from .losses import LOSS_FUNCTIONS
+from .tracking import Tracker
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_accuracy: float = -1.0
+    net: Network | None = None
+    wandb_dir: str | None = None
+
+
+def load_splits(cfg: TrainConfig) -> tuple[FrameSet, FrameSet]:
+    kwargs = {**cfg.binning, **cfg.dataset_options}
+    return (load_dataset(cfg.dataset, cfg.data_dir, "train", **kwargs),
+            load_dataset(cfg.dataset, cfg.data_dir, "test", **kwargs))
+
+
+def build_network(cfg: TrainConfig, n_in: int, n_classes: int) -> Network:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return Network([n_in, *cfg.hidden, n_classes], tau=cfg.tau, theta=cfg.theta, dt=cfg.dt,
+                   bias=cfg.bias, surrogate=cfg.surrogate,
+                   refractory_dropout=cfg.refractory_dropout, readout=cfg.readout,
+                   generator=gen)
+
+
+def _optimizer(cfg: TrainConfig, net: Network):
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9,
+                              weight_decay=cfg.weight_decay)
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    elif cfg.schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.3)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return opt, sched
+
+
+def batch_seed(cfg: TrainConfig, epoch: int, first_sample: int, n_train: int) -> int:
+    """Seed of a training batch: each sample of each epoch gets its own scheduling stream."""
+    return ((cfg.seed * 1009 + epoch) * n_train + first_sample) % 2**32
+
+
+EpochHook = Callable[[int, dict[str, Any]], None]
+TRACE = "trace_test.h5"
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
+          on_epoch: EpochHook | None = None) -> TrainOutcome:
+    """Train per ``cfg`` into ``cfg.run_dir``; with ``resume``, continue from its checkpoint.
+
+    ``on_epoch(epoch, record)`` runs after each epoch's checkpoint (sweeps report and prune
+    there). With ``cfg.trace``, the last epoch's test evaluation is streamed to ``trace_test.h5``.
+    """
+    train_set, test_set = load_splits(cfg)
+    x_test, y_test = test_set.tensors()
+    net = build_network(cfg, train_set.n_in, train_set.n_classes)
+    opt, sched = _optimizer(cfg, net)
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    outcome = TrainOutcome(run_dir=run_dir, net=net)
+    start_epoch = 0
+    if resume and (run_dir / LAST).exists():
+        state = load_checkpoint(run_dir / LAST)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        outcome.history, outcome.best_accuracy = state["history"], state["best_accuracy"]
+        start_epoch = state["epoch"] + 1
+    tracker = Tracker(enabled=cfg.wandb, project=cfg.wandb_project, name=cfg.run_name,
+                      run_dir=run_dir, config=cfg.to_dict(), job_type="train",
+                      group=cfg.wandb_group)
+    outcome.wandb_dir = tracker.run_path
+    loss_fn = LOSS_FUNCTIONS[cfg.loss]
+    setting = ExecSetting(cfg.strategy, cfg.f)
+    for epoch in range(start_epoch, cfg.epochs):
+        started = time.perf_counter()
+        net.train()
+        loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed * 1009 + epoch)
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(loader, desc=f"{cfg.run_name} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not progress, leave=False)
+        for x, y in bar:
+            res = simulate(net, x, strategy=cfg.strategy, F=cfg.f, lam=cfg.lam, grad=cfg.grad,
+                           backend=cfg.backend,
+                           seed=batch_seed(cfg, epoch, seen, len(train_set)))
+            loss = loss_fn(res, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total_loss += loss.item() * len(y)
+            correct += int((res.logits.detach().argmax(dim=1) == y).sum())
+            seen += len(y)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        sched.step()
+        with contextlib.ExitStack() as stack:
+            sink = None
+            if cfg.trace and epoch == cfg.epochs - 1:
+                sink = stack.enter_context(TraceWriter(
+                    run_dir / TRACE, net, cfg.dt, x_test.shape[0],
+                    {"config": cfg.to_dict(), "split": "test", "dataset": cfg.dataset},
+                    overwrite=True))
+            test, _ = evaluate(net, x_test, y_test, setting, seed=cfg.seed,
+                               backend=cfg.backend, sink=sink)
+        record = {"epoch": epoch + 1, "train/loss": total_loss / seen,
+                  "train/accuracy": correct / seen, "seconds": time.perf_counter() - started,
+                  **{f"test/{k}": v for k, v in test.items()}}
+        outcome.history.append(record)
+        tracker.log(record, step=epoch + 1)
+        state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict(), "epoch": epoch, "config": cfg.to_dict(),
+                 "history": outcome.history, "best_accuracy": outcome.best_accuracy}
+        if test["accuracy"] > outcome.best_accuracy:
+            outcome.best_accuracy = state["best_accuracy"] = test["accuracy"]
+            save_atomic(state, run_dir / BEST)
+        save_atomic(state, run_dir / LAST)
+        if progress:
+            tqdm.write(f"{cfg.run_name} epoch {epoch + 1}: loss {record['train/loss']:.4f}, "
+                       f"train acc {record['train/accuracy']:.3f}, "
+                       f"test acc {test['accuracy']:.3f}")
+        if on_epoch is not None:
+            on_epoch(epoch + 1, record)
+    if cfg.trace and (run_dir / TRACE).exists():
+        tracker.log_artifact(run_dir / TRACE, name=f"trace-{cfg.run_name}", kind="spike-trace")
+    tracker.finish()
+    return outcome
