@@ -62,14 +62,5 @@ def simulate_layered(net: Network, x: torch.Tensor, record: bool) -> SimResult:
     if events is not None:
         emissions = Records(events.sample, events.timestep, events.forward_step, events.neuron,
                             torch.ones_like(events.value))
-    return SimResult(
-        counts=torch.stack(counts),
-        forward_steps=torch.stack(forward_steps),
-        emitted=torch.stack(emitted),
-        synops=torch.stack(synops),
-        output_membrane=torch.stack(membrane),
-        layer_sizes=list(net.layer_sizes),
-        readout=net.readout,
-        events=events,
-        emissions=emissions,
-    )
+    return SimResult.from_timesteps(counts, forward_steps, emitted, synops, membrane,
+                                    net.layer_sizes, net.readout, events, emissions)

@@ -177,14 +177,8 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
         emitted.append(n_emitted.round().long())
         synops.append(n_synops.round().long())
 
-    return SimResult(
-        counts=torch.stack(counts),
-        forward_steps=torch.stack(forward_steps),
-        emitted=torch.stack(emitted),
-        synops=torch.stack(synops),
-        output_membrane=torch.stack(membrane),
-        layer_sizes=list(net.layer_sizes),
-        readout=net.readout,
+    return SimResult.from_timesteps(
+        counts, forward_steps, emitted, synops, membrane, net.layer_sizes, net.readout,
         events=Records.gather(fire_log, device) if opts.record else None,
         emissions=Records.gather(emit_log, device) if opts.record else None,
     )

@@ -70,6 +70,17 @@ class SimResult:
     events: Records | None = None
     emissions: Records | None = None
 
+    @classmethod
+    def from_timesteps(cls, counts: list[torch.Tensor], forward_steps: list[torch.Tensor],
+                       emitted: list[torch.Tensor], synops: list[torch.Tensor],
+                       output_membrane: list[torch.Tensor], layer_sizes: list[int],
+                       readout: str, events: Records | None = None,
+                       emissions: Records | None = None) -> SimResult:
+        """Stack per-timestep ``[B, ...]`` tensors along a new leading time axis."""
+        return cls(torch.stack(counts), torch.stack(forward_steps), torch.stack(emitted),
+                   torch.stack(synops), torch.stack(output_membrane), list(layer_sizes),
+                   readout, events, emissions)
+
     @property
     def output_counts(self) -> torch.Tensor:
         """``[T, B, n_out]`` spike counts of the output layer."""

@@ -15,6 +15,7 @@ MASK32 = 0xFFFFFFFF
 GOLDEN = 0x9E3779B9
 _M1 = 0x85EBCA6B
 _M2 = 0xC2B2AE35
+Word = torch.Tensor | int  # a counter word: one value or a tensor of them
 
 
 class Stream(IntEnum):
@@ -43,18 +44,12 @@ def fmix32(h: torch.Tensor) -> torch.Tensor:
     return h ^ (h >> 16)
 
 
-def mix_word(h: torch.Tensor, word: torch.Tensor | int) -> torch.Tensor:
+def mix_word(h: torch.Tensor, word: Word) -> torch.Tensor:
     """One round of ``rng``: ``fmix32(h ^ (word + GOLDEN mod 2**32))``."""
     return fmix32(h ^ ((word + GOLDEN) & MASK32))
 
 
-def rng(
-    seed: torch.Tensor,
-    stream: int,
-    t: torch.Tensor | int,
-    k: torch.Tensor | int,
-    j: torch.Tensor | int,
-) -> torch.Tensor:
+def rng(seed: torch.Tensor, stream: int, t: Word, k: Word, j: Word) -> torch.Tensor:
     """``rng(seed, stream, t, k, j)`` of SPEC 5 as uint32 values in an int64 tensor.
 
     Arguments broadcast against each other; ``seed`` must be an int64 tensor in [0, 2**32).
@@ -70,13 +65,7 @@ def uniform_from_bits(bits: torch.Tensor) -> torch.Tensor:
     return (bits >> 8).to(torch.float32) * (2.0**-24)
 
 
-def uniform(
-    seed: torch.Tensor,
-    stream: int,
-    t: torch.Tensor | int,
-    k: torch.Tensor | int,
-    j: torch.Tensor | int,
-) -> torch.Tensor:
+def uniform(seed: torch.Tensor, stream: int, t: Word, k: Word, j: Word) -> torch.Tensor:
     """``U(seed, stream, t, k, j)`` of SPEC 5."""
     return uniform_from_bits(rng(seed, stream, t, k, j))
 
