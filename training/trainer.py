@@ -75,6 +75,44 @@ EpochHook = Callable[[int, dict[str, Any]], None]
 TRACE = "trace_test.h5"
 
 
+def _train_epoch(cfg: TrainConfig, net: Network, opt: torch.optim.Optimizer,
+                 train_set: FrameSet, epoch: int, progress: bool) -> dict[str, float]:
+    """One pass over the shuffled training split; the epoch's mean loss and accuracy."""
+    net.train()
+    loss_fn = LOSS_FUNCTIONS[cfg.loss]
+    loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed * 1009 + epoch)
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=f"{cfg.run_name} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+               disable=not progress, leave=False)
+    for x, y in bar:
+        res = simulate(net, x, strategy=cfg.strategy, F=cfg.f, lam=cfg.lam, grad=cfg.grad,
+                       backend=cfg.backend, seed=batch_seed(cfg, epoch, seen, len(train_set)))
+        loss = loss_fn(res, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total_loss += loss.item() * len(y)
+        correct += int((res.logits.detach().argmax(dim=1) == y).sum())
+        seen += len(y)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return {"train/loss": total_loss / seen, "train/accuracy": correct / seen}
+
+
+def _test_epoch(cfg: TrainConfig, net: Network, test_set: FrameSet,
+                trace: Path | None) -> dict[str, float]:
+    """Test metrics under the training setting, streamed to ``trace`` when given."""
+    x_test, y_test = test_set.tensors()
+    with contextlib.ExitStack() as stack:
+        sink = None
+        if trace is not None:
+            meta = {"config": cfg.to_dict(), "split": "test", "dataset": cfg.dataset}
+            sink = stack.enter_context(TraceWriter(trace, net, cfg.dt, x_test.shape[0], meta,
+                                                   overwrite=True))
+        summary, _ = evaluate(net, x_test, y_test, ExecSetting(cfg.strategy, cfg.f),
+                              seed=cfg.seed, backend=cfg.backend, sink=sink)
+    return {f"test/{key}": value for key, value in summary.items()}
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
           on_epoch: EpochHook | None = None) -> TrainOutcome:
     """Train per ``cfg`` into ``cfg.run_dir``; with ``resume``, continue from its checkpoint.
@@ -83,7 +121,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     there). With ``cfg.trace``, the last epoch's test evaluation is streamed to ``trace_test.h5``.
     """
     train_set, test_set = load_splits(cfg)
-    x_test, y_test = test_set.tensors()
     net = build_network(cfg, train_set.n_in, train_set.n_classes)
     opt, sched = _optimizer(cfg, net)
     run_dir = cfg.run_dir
@@ -101,53 +138,27 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                       run_dir=run_dir, config=cfg.to_dict(), job_type="train",
                       group=cfg.wandb_group)
     outcome.wandb_dir = tracker.run_path
-    loss_fn = LOSS_FUNCTIONS[cfg.loss]
-    setting = ExecSetting(cfg.strategy, cfg.f)
     for epoch in range(start_epoch, cfg.epochs):
         started = time.perf_counter()
-        net.train()
-        loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed * 1009 + epoch)
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(loader, desc=f"{cfg.run_name} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not progress, leave=False)
-        for x, y in bar:
-            res = simulate(net, x, strategy=cfg.strategy, F=cfg.f, lam=cfg.lam, grad=cfg.grad,
-                           backend=cfg.backend,
-                           seed=batch_seed(cfg, epoch, seen, len(train_set)))
-            loss = loss_fn(res, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total_loss += loss.item() * len(y)
-            correct += int((res.logits.detach().argmax(dim=1) == y).sum())
-            seen += len(y)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        record = {"epoch": epoch + 1, **_train_epoch(cfg, net, opt, train_set, epoch, progress)}
         sched.step()
-        with contextlib.ExitStack() as stack:
-            sink = None
-            if cfg.trace and epoch == cfg.epochs - 1:
-                sink = stack.enter_context(TraceWriter(
-                    run_dir / TRACE, net, cfg.dt, x_test.shape[0],
-                    {"config": cfg.to_dict(), "split": "test", "dataset": cfg.dataset},
-                    overwrite=True))
-            test, _ = evaluate(net, x_test, y_test, setting, seed=cfg.seed,
-                               backend=cfg.backend, sink=sink)
-        record = {"epoch": epoch + 1, "train/loss": total_loss / seen,
-                  "train/accuracy": correct / seen, "seconds": time.perf_counter() - started,
-                  **{f"test/{k}": v for k, v in test.items()}}
+        last = epoch == cfg.epochs - 1
+        record.update(_test_epoch(cfg, net, test_set, run_dir / TRACE if cfg.trace and last
+                                  else None))
+        record["seconds"] = time.perf_counter() - started
         outcome.history.append(record)
         tracker.log(record, step=epoch + 1)
         state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict(), "epoch": epoch, "config": cfg.to_dict(),
                  "history": outcome.history, "best_accuracy": outcome.best_accuracy}
-        if test["accuracy"] > outcome.best_accuracy:
-            outcome.best_accuracy = state["best_accuracy"] = test["accuracy"]
+        if record["test/accuracy"] > outcome.best_accuracy:
+            outcome.best_accuracy = state["best_accuracy"] = record["test/accuracy"]
             save_atomic(state, run_dir / BEST)
         save_atomic(state, run_dir / LAST)
         if progress:
             tqdm.write(f"{cfg.run_name} epoch {epoch + 1}: loss {record['train/loss']:.4f}, "
                        f"train acc {record['train/accuracy']:.3f}, "
-                       f"test acc {test['accuracy']:.3f}")
+                       f"test acc {record['test/accuracy']:.3f}")
         if on_epoch is not None:
             on_epoch(epoch + 1, record)
     if cfg.trace and (run_dir / TRACE).exists():

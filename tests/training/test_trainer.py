@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import asyncsim.training.trainer as trainer_module
+from asyncsim.traces import load
 from asyncsim.training.checkpoint import BEST, LAST, load_checkpoint
 from asyncsim.training.config import make_config
 from asyncsim.training.trainer import train
@@ -56,3 +57,10 @@ def test_wandb_offline_run_writes_its_directory(tmp_path, monkeypatch):
     assert outcome.wandb_dir is not None
     run_files = list((outcome.run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert run_files and run_files[0].stat().st_size > 0
+
+
+def test_trace_option_streams_the_last_test_evaluation(tmp_path):
+    outcome = train(config(tmp_path, epochs=1, trace=True), progress=False)
+    trace = load(outcome.run_dir / "trace_test.h5")
+    assert len(trace.labels) == 400 and trace.metadata["split"] == "test"
+    assert sum(len(layer.node_ids) for layer in trace.layers.values()) > 0
