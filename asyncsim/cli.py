@@ -58,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .datasets.cli import register as register_data
     from .trace_cli import register as register_trace
     from .training.cli import register as register_training
+    from .training.sweep_cli import register as register_sweep
 
     register_training(sub)
+    register_sweep(sub)
     register_data(sub)
     register_trace(sub)
     return parser

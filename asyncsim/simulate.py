@@ -112,8 +112,8 @@ def simulate(
         surrogate_rule=grad == "surrogate",
         record=bool(record),
     )
-    if backend == "triton" or (backend == "auto" and x.is_cuda and triton_ready(net, x)):
-        from .kernels.forward import simulate_triton
+    if backend == "triton" or (backend == "auto" and x.is_cuda and triton_ready(net)):
+        from .triton_autograd import simulate_triton
 
         return simulate_triton(net, x, opts)
     return simulate_reference(net, x, opts)
@@ -125,9 +125,9 @@ def needs_grad(net: Network, x: torch.Tensor) -> bool:
         x.requires_grad or any(p.requires_grad for p in net.parameters()))
 
 
-def triton_ready(net: Network, x: torch.Tensor) -> bool:
-    """Whether ``backend="auto"`` may use the Triton kernels: forward-only runs (until a Triton
-    backward exists) of networks that fit the kernel's registers."""
+def triton_ready(net: Network) -> bool:
+    """Whether ``backend="auto"`` may use the Triton kernels: networks that fit the kernel's
+    registers, with or without gradients (asyncsim/triton_autograd.py)."""
     from .kernels.forward import MAX_NEURONS
 
-    return not needs_grad(net, x) and net.n_neurons <= MAX_NEURONS
+    return net.n_neurons <= MAX_NEURONS

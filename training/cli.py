@@ -80,7 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a network (layered or unlayered backprop)")
     train.add_argument("--config", help="YAML file of TrainConfig keys")
     for f in dataclasses.fields(TrainConfig):
-        train.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=yaml.safe_load,
+        # Both spellings: `wandb agent` passes sweep parameters as --batch_size=64.
+        flags = dict.fromkeys([f"--{f.name.replace('_', '-')}", f"--{f.name}"])
+        train.add_argument(*flags, dest=f.name, type=yaml.safe_load,
                            default=None, help=f"override {f.name} (YAML value)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--no-wandb", action="store_true")

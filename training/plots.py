@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -51,7 +51,7 @@ def accuracy_vs_f(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.set_xlabel(f"F ({inf_at} = inf)" if has_inf else "F")
     axes[0][0].set_ylabel("test accuracy")
     axes[0][-1].legend(fontsize=7, title="executed", title_fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def density_per_layer(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -66,7 +66,7 @@ def density_per_layer(rows: list[dict[str, Any]], path: Path) -> Path:
                   fontsize=7)
     ax.set_ylabel("spikes / (neurons x timesteps)")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def decision_times(distributions: dict[str, np.ndarray], path: Path) -> Path:
@@ -80,4 +80,4 @@ def decision_times(distributions: dict[str, np.ndarray], path: Path) -> Path:
     ax.set_xlabel("decision time (cumulative forward steps)")
     ax.set_ylabel("samples")
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -138,30 +138,33 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                       run_dir=run_dir, config=cfg.to_dict(), job_type="train",
                       group=cfg.wandb_group)
     outcome.wandb_dir = tracker.run_path
-    for epoch in range(start_epoch, cfg.epochs):
-        started = time.perf_counter()
-        record = {"epoch": epoch + 1, **_train_epoch(cfg, net, opt, train_set, epoch, progress)}
-        sched.step()
-        last = epoch == cfg.epochs - 1
-        record.update(_test_epoch(cfg, net, test_set, run_dir / TRACE if cfg.trace and last
-                                  else None))
-        record["seconds"] = time.perf_counter() - started
-        outcome.history.append(record)
-        tracker.log(record, step=epoch + 1)
-        state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict(), "epoch": epoch, "config": cfg.to_dict(),
-                 "history": outcome.history, "best_accuracy": outcome.best_accuracy}
-        if record["test/accuracy"] > outcome.best_accuracy:
-            outcome.best_accuracy = state["best_accuracy"] = record["test/accuracy"]
-            save_atomic(state, run_dir / BEST)
-        save_atomic(state, run_dir / LAST)
-        if progress:
-            tqdm.write(f"{cfg.run_name} epoch {epoch + 1}: loss {record['train/loss']:.4f}, "
-                       f"train acc {record['train/accuracy']:.3f}, "
-                       f"test acc {record['test/accuracy']:.3f}")
-        if on_epoch is not None:
-            on_epoch(epoch + 1, record)
-    if cfg.trace and (run_dir / TRACE).exists():
-        tracker.log_artifact(run_dir / TRACE, name=f"trace-{cfg.run_name}", kind="spike-trace")
-    tracker.finish()
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            started = time.perf_counter()
+            record = {"epoch": epoch + 1, **_train_epoch(cfg, net, opt, train_set, epoch, progress)}
+            sched.step()
+            last = epoch == cfg.epochs - 1
+            record.update(_test_epoch(cfg, net, test_set, run_dir / TRACE if cfg.trace and last
+                                      else None))
+            record["seconds"] = time.perf_counter() - started
+            outcome.history.append(record)
+            tracker.log(record, step=epoch + 1)
+            state = {"model": net.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "epoch": epoch, "config": cfg.to_dict(),
+                     "history": outcome.history, "best_accuracy": outcome.best_accuracy}
+            if record["test/accuracy"] > outcome.best_accuracy:
+                outcome.best_accuracy = state["best_accuracy"] = record["test/accuracy"]
+                save_atomic(state, run_dir / BEST)
+            save_atomic(state, run_dir / LAST)
+            if progress:
+                tqdm.write(f"{cfg.run_name} epoch {epoch + 1}: loss {record['train/loss']:.4f}, "
+                           f"train acc {record['train/accuracy']:.3f}, "
+                           f"test acc {record['test/accuracy']:.3f}")
+            if on_epoch is not None:
+                on_epoch(epoch + 1, record)
+        if cfg.trace and (run_dir / TRACE).exists():
+            tracker.log_artifact(run_dir / TRACE, name=f"trace-{cfg.run_name}",
+                                 kind="spike-trace")
+    finally:
+        tracker.finish()
     return outcome

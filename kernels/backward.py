@@ -1,0 +1,219 @@
+"""The unlayered backward pass in one Triton launch (SPEC 6, docs/semantics.md#gradients).
+
+``backward_event_loop`` differentiates the forward kernel (``forward.py``) exactly as the
+reference backend's autograd does. One program per sample walks the timesteps in reverse. For
+timestep t it first *recomputes* the forward steps from the saved start state (membrane after
+the leak and queue, ``[T, B, N]``) with the forward kernel's own ``forward_step``, so every
+decision (selection, reach, refractoriness, dropout, termination) is the forward's, and writes
+each step's ``v`` and flags (tested, fired, selected, open, sent count) into a per-sample scratch
+``[K, N]`` (K = the longest timestep). Then it runs the steps backwards. Adjoints carried across
+steps: ``gu`` (membrane), ``gq`` (queue entries) and ``gnext`` (the current integrated at the
+following step). Per step k, in reverse:
+
+- pull back the deliveries of step k: ``g_delivery[j] = sum_i W[i, j] gnext[i]`` for the
+  emitted neurons and, with ``grad="surrogate"``, the tested silent ones (dense over their
+  target layer, which is what the ghost delivery reaches), and ``dW[i, j] += gnext[i] * e_j``
+  for the emitted counts ``e_j`` (atomics into one flat buffer shaped like the forward's
+  transposed weights);
+- the queue: an emitted entry takes ``g_delivery``, a kept one keeps ``gq``; a fired spike
+  receives its entry's gradient (only real spikes enter the queue);
+- the spike variable ``s``: counts (``dL/dc``), queue, ghost delivery and the reset
+  ``u = v (1 - s)`` (not detached: ``-gu * v``); ``dv = gu (1 - s) + g_s sigma'(v - theta)`` on
+  tested lanes;
+- ``v = u + I``: ``gu <- dv``; the current's gradient is ``dv`` on open lanes (at k = 1 on the
+  neurons the first step reaches), which is ``gnext`` for step k - 1 or, at k = 1, the output
+  ``dL/dI_1`` ``[T, B, N]``.
+
+Between timesteps ``gu <- gu * decay`` (the leak), plus ``dL/d output_membrane`` at each end.
+Torch turns ``dL/dI_1`` into the gradients of ``W_1``, the biases and the input.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from asyncsim.reference import RunOptions
+
+from .forward import compact_sources, forward_step, source_tile, step_constants, timestep_start
+from .layout import DeviceNetwork
+
+ATAN: tl.constexpr = tl.constexpr(0)
+FAST_SIGMOID: tl.constexpr = tl.constexpr(1)
+SIGMOID: tl.constexpr = tl.constexpr(2)
+SURROGATE_IDS: dict[str, int] = {"atan": ATAN.value, "fast_sigmoid": FAST_SIGMOID.value,
+                                 "sigmoid": SIGMOID.value}
+_PI: tl.constexpr = tl.constexpr(3.141592653589793)
+
+# Flag bits of the per-step scratch; the sent count is stored above them.
+_TESTED: tl.constexpr = tl.constexpr(1)
+_FIRED: tl.constexpr = tl.constexpr(2)
+_SELECTED: tl.constexpr = tl.constexpr(4)
+_OPEN: tl.constexpr = tl.constexpr(8)
+_COUNT_SHIFT: tl.constexpr = tl.constexpr(4)
+
+
+@triton.jit
+def surrogate_grad(z, SURROGATE: tl.constexpr, scale):
+    """``sigma'(z)`` of asyncsim.surrogates, in float32."""
+    if SURROGATE == ATAN:
+        a = _PI * scale * z / 2.0
+        d = 1.0 / (_PI * (1.0 + a * a))
+    elif SURROGATE == FAST_SIGMOID:
+        a = 1.0 + scale * tl.abs(z)
+        d = 1.0 / (a * a)
+    else:
+        tl.static_assert(SURROGATE == SIGMOID, "unknown surrogate id")
+        sig = tl.sigmoid(scale * z)
+        d = scale * sig * (1.0 - sig)
+    return d
+
+
+@triton.jit
+def _pull_back(scratch_ptr, gdel_ptr, sources, sent, gnext, idx, weights_ptr, grad_weights_ptr,
+               row_start_ptr, target_start_ptr, fan_out_ptr, BLOCK_N: tl.constexpr,
+               BLOCK_S: tl.constexpr):
+    """Transpose of ``forward._propagate``: ``sum_i W[i, j] gnext[i]`` for every source lane j
+    (zero elsewhere); adds ``gnext[i] * sent[j]`` to the weight gradient of each emitted j."""
+    n_src = compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N)
+    for start in range(0, n_src, BLOCK_S):
+        j, live, count, offset, hit = source_tile(scratch_ptr, start, n_src, idx, row_start_ptr,
+                                                  target_start_ptr, fan_out_ptr, BLOCK_N,
+                                                  BLOCK_S)
+        w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32)
+        tl.store(gdel_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live)
+        tl.atomic_add(grad_weights_ptr + offset, gnext[None, :] * count[:, None],
+                      mask=hit & (count[:, None] > 0))
+    # The pulled-back values were stored by other threads.
+    tl.debug_barrier()
+    return tl.load(gdel_ptr + idx, mask=sources, other=0.0)
+
+
+@triton.jit(do_not_specialize=["n_t", "batch", "n", "first_end", "out_start", "f", "max_steps",
+                               "stop_after", "max_k"])
+def _backward_kernel(
+    first_ptr, weights_ptr, row_start_ptr, target_start_ptr, fan_out_ptr, theta_ptr,
+    decay_ptr, seeds_ptr, u_start_ptr, q_start_ptr, grad_counts_ptr, grad_membrane_ptr,
+    grad_first_ptr, grad_weights_ptr, scratch_ptr, gdel_ptr, trace_v_ptr, trace_flags_ptr,
+    n_t, batch, n, first_end, out_start, f, max_steps, stop_after, lam, dropout, max_k, scale,
+    STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, SURROGATE: tl.constexpr,
+    GHOSTS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr,
+):
+    b = tl.program_id(0).to(tl.int64)
+    idx = tl.arange(0, BLOCK_N)
+    valid = idx < n
+    theta = tl.load(theta_ptr + idx, mask=valid, other=1.0)
+    # A membrane-readout output neuron (theta = inf) integrates but is never tested.
+    spiking = theta < float("inf")
+    decay = tl.load(decay_ptr + idx, mask=valid, other=0.0)
+    fan_out = tl.load(fan_out_ptr + idx, mask=valid, other=0)
+    seed = tl.load(seeds_ptr + b)
+    scratch = scratch_ptr + b * (2 * BLOCK_N)
+    gdel_buf = gdel_ptr + b * BLOCK_N
+    trace_v = trace_v_ptr + b * max_k * n
+    trace_flags = trace_flags_ptr + b * max_k * n
+
+    gu = tl.zeros([BLOCK_N], dtype=tl.float32)
+    gq = tl.zeros([BLOCK_N], dtype=tl.float32)
+    for rt in range(0, n_t):
+        t = n_t - 1 - rt
+        out_row = t * batch + b
+        # Recompute timestep t exactly as the forward kernel ran it.
+        u = tl.load(u_start_ptr + out_row * n + idx, mask=valid, other=0.0)
+        queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid, other=0)
+        since = tl.zeros([BLOCK_N], dtype=tl.int32)
+        pre, refractory, current, reach, k, first_out, active = timestep_start(
+            first_ptr, out_row, n, idx, first_end, BLOCK_N)
+        while active:
+            k += 1
+            open_ = ~refractory
+            (u, queue, since, pre, refractory, current, reach, first_out, active, v, tested,
+             fired, selected, sent) = forward_step(
+                u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
+                theta, fan_out, scratch, weights_ptr, row_start_ptr, target_start_ptr,
+                fan_out_ptr, out_start, f, max_steps, stop_after, lam, dropout, STRATEGY,
+                BY_ROUNDS, BLOCK_N, BLOCK_S)
+            flags = (tl.where(tested & spiking, _TESTED, 0) | tl.where(fired, _FIRED, 0)
+                     | tl.where(selected, _SELECTED, 0) | tl.where(open_, _OPEN, 0)
+                     | (sent << _COUNT_SHIFT))
+            step_row = (k - 1).to(tl.int64) * n + idx
+            tl.store(trace_v + step_row, v, mask=valid)
+            tl.store(trace_flags + step_row, flags, mask=valid)
+        n_steps = k
+        tl.debug_barrier()
+
+        # Backwards through the steps of timestep t.
+        grad_count = tl.load(grad_counts_ptr + out_row * n + idx, mask=valid, other=0.0)
+        gu += tl.load(grad_membrane_ptr + out_row * (n - out_start) + idx - out_start,
+                      mask=valid & (idx >= out_start), other=0.0)
+        gnext = tl.zeros([BLOCK_N], dtype=tl.float32)
+        for rk in range(0, n_steps):
+            kk = n_steps - rk
+            step_row = (kk - 1).to(tl.int64) * n + idx
+            v = tl.load(trace_v + step_row, mask=valid, other=0.0)
+            flags = tl.load(trace_flags + step_row, mask=valid, other=0)
+            tested = (flags & _TESTED) != 0
+            fired = (flags & _FIRED) != 0
+            selected = (flags & _SELECTED) != 0
+            # Ghost deliveries of silent tests carry gradient only under grad="surrogate".
+            ghost = tested & ~fired
+            if not GHOSTS:
+                ghost = idx < 0
+            sources = (selected | ghost) & (fan_out > 0)
+            if rk > 0:  # the last step's deliveries are never integrated
+                gdel = _pull_back(scratch, gdel_buf, sources, flags >> _COUNT_SHIFT, gnext, idx,
+                                  weights_ptr, grad_weights_ptr, row_start_ptr,
+                                  target_start_ptr, fan_out_ptr, BLOCK_N, BLOCK_S)
+            else:
+                gdel = tl.zeros([BLOCK_N], dtype=tl.float32)
+            gq = tl.where(selected, gdel, gq)
+            g_spike = grad_count + tl.where(fired, gq, 0.0) - gu * v
+            g_spike += tl.where(ghost, gdel, 0.0)
+            dsdv = tl.where(tested, surrogate_grad(v - theta, SURROGATE, scale), 0.0)
+            gu = tl.where(fired, 0.0, gu) + g_spike * dsdv
+            integrates = (flags & _OPEN) != 0
+            if kk == 1:
+                integrates = idx < first_end
+            gnext = tl.where(integrates, gu, 0.0)
+        tl.store(grad_first_ptr + out_row * n + idx, gnext, mask=valid)
+        # The leak at the start of timestep t: u_t = u_(t-1, end) * decay.
+        gu = gu * decay
+
+
+def backward_event_loop(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor,
+                        opts: RunOptions, dropout: float,
+                        start_state: tuple[torch.Tensor, torch.Tensor],
+                        forward_steps: torch.Tensor, grad_counts: torch.Tensor,
+                        grad_membrane: torch.Tensor, surrogate: str,
+                        scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(dL/dI_1 [T, B, N], dL/d dev.weights)``, both float32.
+
+    ``dev``, ``first``, ``seeds``, ``opts`` and ``dropout`` are those of the forward launch
+    (``forward.launch``), ``start_state`` what it saved and ``forward_steps`` its ``[T, B]``
+    steps; ``grad_counts`` ``[T, B, N]`` and ``grad_membrane`` ``[T, B, n_out]`` the incoming
+    gradients; ``surrogate`` a name of ``SURROGATE_IDS`` with its ``scale``.
+    """
+    steps_t, batch, n = first.shape
+    device = first.device
+    consts = step_constants(n, opts, dropout)
+    max_k = int(forward_steps.max()) if forward_steps.numel() else 1
+    grad_first = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
+    grad_weights = torch.zeros(dev.weights.numel(), dtype=torch.float32, device=device)
+    scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
+    gdel = torch.empty(batch, consts.block_n, dtype=torch.float32, device=device)
+    # The per-timestep recomputation: v and flags of every step of one timestep, per sample.
+    trace_v = torch.empty(batch, max_k, n, dtype=torch.float32, device=device)
+    trace_flags = torch.empty(batch, max_k, n, dtype=torch.int32, device=device)
+    u_start, q_start = start_state
+    _backward_kernel[(batch,)](
+        first, dev.weights, dev.row_start, dev.target_start, dev.fan_out, dev.theta, dev.decay,
+        seeds, u_start, q_start, grad_counts.float().contiguous(),
+        grad_membrane.float().contiguous(), grad_first, grad_weights, scratch, gdel, trace_v,
+        trace_flags, steps_t, batch, n, dev.first_end, dev.out_start, consts.f,
+        consts.max_steps, consts.stop_after, consts.lam, consts.dropout, max_k, scale,
+        STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds, SURROGATE=SURROGATE_IDS[surrogate],
+        GHOSTS=opts.surrogate_rule, BLOCK_N=consts.block_n, BLOCK_S=consts.block_s,
+        num_warps=consts.num_warps, enable_fp_fusion=False,
+    )
+    return grad_first, grad_weights

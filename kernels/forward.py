@@ -1,0 +1,349 @@
+"""The asynchronous forward pass in one Triton launch (SPEC 3, SPEC 4, SPEC 5).
+
+``simulate_triton`` is the ``backend="triton"`` of ``asyncsim.simulate``. One program simulates
+one sample for all T timesteps: its state (membrane ``u``, queue ``Q``, refractory flags,
+pre-spike potential ``p``, pending-since step ``a`` and the timestep's spike counts) lives in
+registers as ``BLOCK_N``-wide vectors over the flat neuron index, and a data-dependent while
+loop runs the forward steps of a timestep until *that* sample's timestep ends (SPEC 3.2), so
+there is no host synchronisation per step and samples stop independently. Per forward step:
+
+a. integrate the current delivered to the reached layers (k = 1: the input projection of the
+   frame, computed for all T by one dense matmul before the launch, plus the biases);
+b. fire, with refractory dropout drawn from stream 2 in training mode;
+c. enqueue; d. rank the pending neurons with ``strategy_keys.ranking_key`` and select the top F
+   with ``selection.select_top_f`` (no sort);
+then propagate sparsely: the selected neurons that have targets are compacted into a per-sample
+scratch list, and chunks of ``BLOCK_S`` of them load only their own contiguous weight rows
+(``layout``), so a step costs F x fan-out weight reads, not N x N.
+
+For the backward pass the launch can also save every timestep's starting membrane and queue;
+the backward kernel (``backward.py``) recomputes each timestep from them with the same
+``forward_step``.
+
+Results equal ``simulate_reference`` bit for bit whenever the reference's float32 sums are exact
+(e.g. dyadic weights): the sparse sums add the same terms in another order. The kernel is
+launched with ``enable_fp_fusion=False`` so that products and sums round like PyTorch's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+from triton.runtime.interpreter import InterpretedFunction
+
+from asyncsim.network import Network
+from asyncsim.reference import RunOptions
+from asyncsim.result import SimResult
+from asyncsim.rng import Stream
+
+from .hashing import uniform
+from .layout import DeviceNetwork, device_network
+from .records import EventBuffers, append_records
+from .selection import by_rounds, select_top_f
+from .strategy_keys import float32_scalar, ranking_key, strategy_id
+
+# State vectors live in registers: past this many neurons they would spill beyond use.
+MAX_NEURONS = 16384
+# Elements of one [BLOCK_S, BLOCK_N] weight tile of the propagation (register budget).
+_TILE = 8192
+# Records preallocated per sample and kind before the first launch (rerun if exceeded).
+_FIRST_CAPACITY = 8192
+_NEVER = 2**30  # a step budget that is never reached
+_DROPOUT: tl.constexpr = tl.constexpr(int(Stream.REFRACTORY_DROPOUT))
+
+
+@triton.jit
+def compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N: tl.constexpr):
+    """Write the ``sources`` lanes and their ``sent`` counts as a list into the sample's scratch;
+    return its length. Followed by a barrier: other threads of the program read the list."""
+    slot = tl.cumsum(sources.to(tl.int32), 0) - 1
+    tl.store(scratch_ptr + slot, idx, mask=sources)
+    tl.store(scratch_ptr + BLOCK_N + slot, sent, mask=sources)
+    tl.debug_barrier()
+    return tl.sum(sources.to(tl.int32), 0)
+
+
+@triton.jit
+def source_tile(scratch_ptr, start, n_src, idx, row_start_ptr, target_start_ptr, fan_out_ptr,
+                BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Sources ``start .. start + BLOCK_S`` of the compacted list as a ``[BLOCK_S, BLOCK_N]``
+    tile: their neuron ``j``, count, and for each lane ``(s, i)`` the offset of ``W[i, j_s]`` in
+    the flat transposed weights and whether neuron ``i`` is a target of ``j_s`` (``hit``)."""
+    s = start + tl.arange(0, BLOCK_S)
+    live = s < n_src
+    j = tl.load(scratch_ptr + s, mask=live, other=0)
+    count = tl.load(scratch_ptr + BLOCK_N + s, mask=live, other=0).to(tl.float32)
+    row = tl.load(row_start_ptr + j, mask=live, other=0)
+    first = tl.load(target_start_ptr + j, mask=live, other=0)
+    width = tl.load(fan_out_ptr + j, mask=live, other=0)
+    col = idx[None, :] - first[:, None]
+    hit = live[:, None] & (col >= 0) & (col < width[:, None])
+    return j, live, count, row[:, None] + col, hit
+
+
+@triton.jit
+def _propagate(scratch_ptr, sources, sent, idx, weights_ptr, row_start_ptr, target_start_ptr,
+               fan_out_ptr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Deliver the ``sent`` counts of the ``sources`` lanes along their weight rows only.
+
+    Returns the currents ``[BLOCK_N]``, the reached neurons (every target of a source, whatever
+    the weight) and the number of sources.
+    """
+    n_src = compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N)
+    current = tl.zeros([BLOCK_N], dtype=tl.float32)
+    reach = idx < 0
+    for start in range(0, n_src, BLOCK_S):
+        _, _, count, offset, hit = source_tile(scratch_ptr, start, n_src, idx, row_start_ptr,
+                                               target_start_ptr, fan_out_ptr, BLOCK_N, BLOCK_S)
+        w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32)
+        current += tl.sum(w * count[:, None], 0)
+        reach = reach | (tl.max(hit.to(tl.int32), 0) > 0)
+    # The next step overwrites the list.
+    tl.debug_barrier()
+    return current, reach, n_src
+
+
+@triton.jit
+def timestep_start(first_ptr, out_row, n, idx, first_end, BLOCK_N: tl.constexpr):
+    """Step-loop state at the start of a timestep (3.1): ``p``, refractory flags, the currents
+    and reach of step 1 (the input to layer 1 and the biases: neurons ``[0, first_end)``), the
+    step counter, the step of the first output spike (none) and ``active``."""
+    pre = tl.zeros([BLOCK_N], dtype=tl.float32)
+    refractory = idx < 0
+    current = tl.load(first_ptr + out_row * n + idx, mask=idx < n, other=0.0)
+    reach = idx < first_end
+    return (pre, refractory, current, reach, tl.zeros([], tl.int32), tl.full([], -1, tl.int32),
+            tl.full([], 1, tl.int1))
+
+
+@triton.jit
+def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
+                 theta, fan_out, scratch, weights_ptr, row_start_ptr, target_start_ptr,
+                 fan_out_ptr, out_start, f, max_steps, stop_after, lam, dropout,
+                 STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr,
+                 BLOCK_S: tl.constexpr):
+    """Forward step ``k`` of one sample (SPEC 3.2 a-d) and the propagation of its emissions.
+
+    Shared by the forward kernel and the backward kernel's recomputation, so both take exactly
+    the same decisions. Returns the new state, the currents and reach of step ``k + 1``, whether
+    the timestep goes on, and the step's ``v``, tested, fired and selected lanes and sent counts.
+    """
+    # a. integrate, b. fire
+    tested = reach & ~refractory
+    v = tl.where(tested, u + current, u)
+    fired = tested & (v > theta)
+    u = tl.where(fired, 0.0, v)
+    closes = fired
+    if dropout > 0.0:
+        keep_open = uniform(seed, _DROPOUT, t, k, idx) < dropout
+        closes = fired & ~keep_open
+    refractory = refractory | closes
+    pre = tl.where(fired, v, pre)
+    # c. enqueue
+    since = tl.where(fired & (queue == 0), k, since)
+    queue += fired.to(tl.int32)
+    out_fired = tl.max((fired & (idx >= out_start)).to(tl.int32), 0) > 0
+    first_out = tl.where((first_out < 0) & out_fired, k, first_out)
+    # d. select and emit, unless a budget ends the timestep at this step (3.4): then
+    # F = 0 selects nothing and the queue carries over.
+    stop = (k >= max_steps) | ((first_out >= 0) & (k >= first_out + stop_after))
+    f_step = tl.where(stop, 0, f)
+    selected = queue > 0
+    n_pending = tl.sum(selected.to(tl.int32), 0)
+    if n_pending > f_step:  # else everything fits: the ranking cannot matter
+        key = ranking_key(STRATEGY, seed, t, k, idx, since, pre, lam)
+        selected = select_top_f(key, selected, f_step, BY_ROUNDS)
+    sent = tl.where(selected, queue, 0)
+    queue = tl.where(selected, 0, queue)
+    current, reach, n_src = _propagate(
+        scratch, selected & (fan_out > 0), sent, idx, weights_ptr, row_start_ptr,
+        target_start_ptr, fan_out_ptr, BLOCK_N, BLOCK_S)
+    # The timestep ends once nothing is queued and nothing emitted has a target.
+    idle = (n_pending <= f_step) & (n_src == 0)
+    active = ~(stop | idle)
+    return (u, queue, since, pre, refractory, current, reach, first_out, active, v, tested,
+            fired, selected, sent)
+
+
+@triton.jit(do_not_specialize=["n_t", "batch", "n", "first_end", "out_start", "f", "max_steps",
+                               "stop_after", "capacity", "record", "save"])
+def _event_loop_kernel(
+    first_ptr, weights_ptr, row_start_ptr, target_start_ptr, fan_out_ptr, theta_ptr,
+    decay_ptr, seeds_ptr, scratch_ptr, counts_ptr, membrane_ptr, steps_ptr, emitted_ptr,
+    synops_ptr, fires_ptr, n_fires_ptr, emissions_ptr, n_emissions_ptr, u_start_ptr, q_start_ptr,
+    n_t, batch, n, first_end, out_start, f, max_steps, stop_after, lam, dropout, capacity, record,
+    save,
+    STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+):
+    b = tl.program_id(0).to(tl.int64)
+    idx = tl.arange(0, BLOCK_N)
+    valid = idx < n
+    theta = tl.load(theta_ptr + idx, mask=valid, other=1.0)
+    decay = tl.load(decay_ptr + idx, mask=valid, other=0.0)
+    fan_out = tl.load(fan_out_ptr + idx, mask=valid, other=0)
+    seed = tl.load(seeds_ptr + b)
+    scratch = scratch_ptr + b * (2 * BLOCK_N)
+    fires_buf = fires_ptr + b * capacity * 4
+    emits_buf = emissions_ptr + b * capacity * 4
+    n_fires = tl.zeros([], tl.int32)
+    n_emits = tl.zeros([], tl.int32)
+
+    u = tl.zeros([BLOCK_N], dtype=tl.float32)
+    queue = tl.zeros([BLOCK_N], dtype=tl.int32)
+    since = tl.zeros([BLOCK_N], dtype=tl.int32)
+    for t in range(0, n_t):
+        out_row = t * batch + b
+        # 3.1: leak; carried entries count as pending since step 0; p and r reset.
+        u = u * decay
+        since = tl.where(queue > 0, 0, since)
+        if save != 0:
+            # The backward pass recomputes timestep t from here (kernels/backward.py); `since`
+            # needs no saving: it is 0 for every entry pending now.
+            tl.store(u_start_ptr + out_row * n + idx, u, mask=valid)
+            tl.store(q_start_ptr + out_row * n + idx, queue, mask=valid)
+        count = tl.zeros([BLOCK_N], dtype=tl.int32)
+        sent_total = tl.zeros([BLOCK_N], dtype=tl.int32)
+        pre, refractory, current, reach, k, first_out, active = timestep_start(
+            first_ptr, out_row, n, idx, first_end, BLOCK_N)
+        while active:
+            k += 1
+            (u, queue, since, pre, refractory, current, reach, first_out, active, v, _, fired,
+             selected, sent) = forward_step(
+                u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
+                theta, fan_out, scratch, weights_ptr, row_start_ptr, target_start_ptr,
+                fan_out_ptr, out_start, f, max_steps, stop_after, lam, dropout, STRATEGY,
+                BY_ROUNDS, BLOCK_N, BLOCK_S)
+            count += fired.to(tl.int32)
+            sent_total += sent
+            if record != 0:
+                n_fires = append_records(fires_buf, n_fires, capacity, fired, t, k, idx, v)
+                n_emits = append_records(emits_buf, n_emits, capacity, selected, t, k, idx, sent)
+        tl.store(counts_ptr + out_row * n + idx, count.to(tl.float32), mask=valid)
+        tl.store(membrane_ptr + out_row * (n - out_start) + idx - out_start, u,
+                 mask=valid & (idx >= out_start))
+        tl.store(steps_ptr + out_row, k.to(tl.int64))
+        tl.store(emitted_ptr + out_row, tl.sum(sent_total.to(tl.int64), 0))
+        tl.store(synops_ptr + out_row, tl.sum(sent_total.to(tl.int64) * fan_out, 0))
+    if record != 0:
+        tl.store(n_fires_ptr + b, n_fires)
+        tl.store(n_emissions_ptr + b, n_emits)
+
+
+def _interpreted() -> bool:
+    """Whether the kernels were defined under ``TRITON_INTERPRET=1`` (they run on CPU tensors)."""
+    return isinstance(_event_loop_kernel, InterpretedFunction)
+
+
+def check_call(net: Network, x: torch.Tensor) -> None:
+    """Kernel-specific checks; ``asyncsim.simulate`` has validated everything generic."""
+    if x.device.type == "cpu" and not _interpreted():
+        raise ValueError("x: the Triton backend needs CUDA tensors; CPU tensors run only in "
+                         "Triton's interpreter (set TRITON_INTERPRET=1 before importing "
+                         "asyncsim.kernels)")
+    if net.n_neurons > MAX_NEURONS:
+        raise ValueError(f"sizes: the Triton backend holds at most {MAX_NEURONS} neurons per "
+                         f"sample in registers, got {net.n_neurons}")
+
+
+def first_step_currents(net: Network, x: torch.Tensor) -> torch.Tensor:
+    """``[T, B, N]`` float32 deliveries of step k = 1: ``W_1 x_t`` to layer 1 plus the biases.
+
+    One dense matmul for all T (weights upcast to float32, as in the bf16 comparison);
+    differentiable in torch, which is how the input, ``W_1`` and the biases get their gradients
+    (asyncsim/triton_autograd.py).
+    """
+    steps_t, batch, n_in = x.shape
+    w_in = net.weights[0].float()
+    current = x.new_zeros(steps_t, batch, net.n_neurons, dtype=torch.float32)
+    current[..., net.layer_slice(0)] = (x.reshape(-1, n_in).float() @ w_in.t()).reshape(
+        steps_t, batch, -1)
+    if net.biases is not None:
+        current = current + torch.cat([bias.float() for bias in net.biases])
+    return current
+
+
+@dataclass(frozen=True)
+class StepConstants:
+    """Scalar arguments and meta-parameters of ``forward_step``, shared by both kernels."""
+
+    f: int
+    max_steps: int
+    stop_after: int
+    lam: float
+    dropout: float
+    strategy: int
+    by_rounds: bool
+    block_n: int
+    block_s: int
+    num_warps: int
+
+
+def step_constants(n: int, opts: RunOptions, dropout: float) -> StepConstants:
+    """The launch constants of a run over ``n`` neurons."""
+    block_n = triton.next_power_of_2(n)
+    f = n if opts.f is None else min(opts.f, n)
+    return StepConstants(
+        f=f, max_steps=opts.max_steps or _NEVER,
+        stop_after=_NEVER if opts.stop_on_output is None else opts.stop_on_output,
+        lam=float32_scalar(opts.lam), dropout=float32_scalar(dropout),
+        strategy=strategy_id(opts.strategy.name), by_rounds=by_rounds(f), block_n=block_n,
+        block_s=max(2, min(triton.next_power_of_2(f), _TILE // block_n)),
+        num_warps=max(1, min(16, block_n // 128)))
+
+
+def launch(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor, opts: RunOptions,
+           dropout: float, buffers: EventBuffers,
+           start_state: tuple[torch.Tensor, torch.Tensor] | None = None) -> SimResult:
+    """One launch of the event loop. ``start_state``: ``[T, B, N]`` float32 and int32 buffers
+    that receive every timestep's starting membrane (after the leak) and queue, for the
+    backward pass."""
+    steps_t, batch, n = first.shape
+    device = first.device
+    consts = step_constants(n, opts, dropout)
+    counts = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
+    membrane = torch.empty(steps_t, batch, n - dev.out_start, dtype=torch.float32, device=device)
+    stats = torch.empty(3, steps_t, batch, dtype=torch.int64, device=device)
+    scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
+    u_start, q_start = start_state or (counts, counts)  # unused when not saving
+    _event_loop_kernel[(batch,)](
+        first, dev.weights, dev.row_start, dev.target_start, dev.fan_out, dev.theta,
+        dev.decay, seeds, scratch, counts, membrane, stats[0], stats[1], stats[2],
+        buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions, u_start, q_start,
+        steps_t, batch, n, dev.first_end, dev.out_start, consts.f, consts.max_steps,
+        consts.stop_after, consts.lam, consts.dropout, buffers.capacity, int(opts.record),
+        int(start_state is not None), STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds,
+        BLOCK_N=consts.block_n, BLOCK_S=consts.block_s, num_warps=consts.num_warps,
+        enable_fp_fusion=False,
+    )
+    return SimResult(counts=counts, forward_steps=stats[0], emitted=stats[1], synops=stats[2],
+                     output_membrane=membrane, layer_sizes=[])
+
+
+def simulate_triton(net: Network, x: torch.Tensor, opts: RunOptions) -> SimResult:
+    """``simulate_reference`` on the device: same fields, dtypes and records; no autograd graph
+    (``asyncsim.triton_autograd`` is the differentiable path).
+
+    ``x`` ``[T, B, n_in]`` (already validated and cast to the weights' dtype by
+    ``asyncsim.simulate``); weights float32 or bfloat16, state and currents float32.
+    """
+    check_call(net, x)
+    steps_t, batch, _ = x.shape
+    dev = device_network(net, x.device)
+    first = first_step_currents(net, x)
+    seeds = opts.seeds.to(device=x.device, dtype=torch.int64).contiguous()
+    dropout = net.refractory_dropout if net.training else 0.0
+    capacity = min(steps_t * net.n_neurons, _FIRST_CAPACITY) if opts.record else 0
+    buffers = EventBuffers(batch, capacity, x.device)
+    res = launch(dev, first, seeds, opts, dropout, buffers)
+    if opts.record and buffers.needed() > capacity:
+        buffers = EventBuffers(batch, buffers.needed(), x.device)
+        res = launch(dev, first, seeds, opts, dropout, buffers)
+    res.layer_sizes = list(net.layer_sizes)
+    res.readout = net.readout
+    if opts.record:
+        res.events, res.emissions = buffers.records()
+    return res
