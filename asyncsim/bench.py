@@ -1,49 +1,154 @@
-"""Throughput profile of a backend (``asyncsim bench``); figures go to benchmarks/RESULTS.md.
+"""Throughput profiler of the simulator backends (``asyncsim bench``; benchmarks/RESULTS.md).
 
-One configuration = network shape, batch, T, strategy, F, input rate, mode (forward or
-forward+backward) and backend. Each is timed over repeats after warm-up runs, with the device
-synchronized, and reported with the work it did: forward steps, delivered spikes and synaptic
-events per second.
+A profile is a grid of configurations (network sizes, batch, T, strategy, F, input rate,
+weight dtype, forward or forward+backward, backend, device). Each configuration is timed over
+repeats after warm-up, device-synchronized (``triton.testing.do_bench`` on a GPU), and reported
+with the work it did and the traffic that work implies:
+
+- forward steps, delivered spikes and synaptic events (count x fan-out) per second;
+- weight traffic: one weight read per synaptic event plus one read of the input projection
+  ``W_1`` per batch; state traffic: per sample and timestep, the first-step currents read and
+  the spike counts written (``N`` float32 each) plus the output membrane written. These are the
+  bytes a minimal event-driven implementation must move; GB/s is that over the time, and its
+  fraction of the device's copy bandwidth measured in the same run;
+- peak memory (GPU: ``max_memory_allocated``; CPU: the process's peak resident set, reset
+  before each configuration where Linux allows it);
+- baselines in the same run: the reference backend, the layered dense simulation
+  (``strategy="sync"``) and, when installed, snnTorch's layered LIF of the same shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import statistics
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
 
 import torch
+import yaml
 
 from .network import Network
+from .result import SimResult
 from .simulate import parse_f, simulate
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+MODES = ("forward", "backward")
+BASELINES = ("reference", "layered", "snntorch")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
+    """One configuration; ``mode="backward"`` times forward + backward."""
+
     sizes: tuple[int, ...]
     batch: int
     steps: int
     strategy: str
     f: int | None
-    mode: str  # "forward" or "backward" (forward + backward)
+    mode: str = "forward"
     backend: str = "reference"
     rate: float = 0.05
+    dtype: str = "float32"
     device: str = "cpu"
     seed: int = 0
 
+    @property
+    def key(self) -> str:
+        """Identity of a configuration across runs (for ``--compare``)."""
+        f = "inf" if self.f is None else self.f
+        return (f"{'-'.join(map(str, self.sizes))} B={self.batch} T={self.steps} "
+                f"{self.strategy} F={f} {self.mode} {self.backend} rate={self.rate} "
+                f"{self.dtype} {self.device}")
 
-def make_network(cfg: BenchConfig) -> Network:
+
+GRID_KEYS = {"sizes", "batch", "steps", "strategy", "F", "mode", "backend", "rate", "dtype",
+             "device", "seed"}
+
+
+def expand_grid(grid: Mapping[str, Any]) -> list[BenchConfig]:
+    """Every combination of a grid's value lists (scalars count as one-element lists)."""
+    unknown = sorted(set(grid) - GRID_KEYS)
+    if unknown:
+        raise ValueError(f"bench: unknown key(s) {unknown}; known: {sorted(GRID_KEYS)}")
+    lists = {key: value if isinstance(value, list) else [value] for key, value in grid.items()}
+    if "sizes" in lists and lists["sizes"] and not isinstance(lists["sizes"][0], list):
+        lists["sizes"] = [lists["sizes"]]  # one network given as a flat list
+    configs = []
+    for combo in itertools.product(*lists.values()):
+        values = dict(zip(lists, combo, strict=True))
+        values["f"] = parse_f(values.pop("F", 8))
+        values["sizes"] = tuple(int(n) for n in values.get("sizes", (784, 256, 256, 10)))
+        values.setdefault("batch", 64)
+        values.setdefault("steps", 10)
+        values.setdefault("strategy", "random")
+        configs.append(_checked(BenchConfig(**values)))
+    return configs
+
+
+def _checked(cfg: BenchConfig) -> BenchConfig:
+    if cfg.mode not in MODES:
+        raise ValueError(f"bench: mode must be one of {list(MODES)}, got {cfg.mode!r}")
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"bench: dtype must be one of {list(DTYPES)}, got {cfg.dtype!r}")
+    if not 0.0 <= cfg.rate <= 1.0:
+        raise ValueError(f"bench: rate must lie in [0, 1], got {cfg.rate!r}")
+    return cfg
+
+
+def load_profile(path: str | Path) -> tuple[list[BenchConfig], dict[str, Any]]:
+    """A YAML profile: one grid (a mapping) or a list of grids; the keys ``repeats``,
+    ``warmup`` and ``baselines`` of the first grid set the run's options."""
+    data = yaml.safe_load(Path(path).read_text())
+    grids = data if isinstance(data, list) else [data]
+    if not grids or not all(isinstance(g, dict) for g in grids):
+        raise ValueError(f"bench: {path} must hold a mapping or a list of mappings")
+    option_keys = ("repeats", "warmup", "baselines")
+    options = {k: grids[0][k] for k in option_keys if k in grids[0]}
+    configs = [cfg for g in grids
+               for cfg in expand_grid({k: v for k, v in g.items() if k not in option_keys})]
+    return configs, options
+
+
+def make_workload(cfg: BenchConfig) -> tuple[Network, torch.Tensor]:
+    """A fresh network of the default init and Bernoulli frames with ``rate`` active channels."""
     gen = torch.Generator().manual_seed(cfg.seed)
-    return Network(list(cfg.sizes), generator=gen).to(cfg.device)
-
-
-def make_input(cfg: BenchConfig) -> torch.Tensor:
-    """Bernoulli event frames with ``rate`` active channels per bin."""
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    net = Network(list(cfg.sizes), generator=gen).to(cfg.device, DTYPES[cfg.dtype])
     x = torch.rand(cfg.steps, cfg.batch, cfg.sizes[0], generator=gen) < cfg.rate
-    return x.float().to(cfg.device)
+    return net, x.float().to(cfg.device)
+
+
+def run_once(cfg: BenchConfig, net: Network, x: torch.Tensor, backend: str | None = None,
+             strategy: str | None = None) -> SimResult:
+    """One unit of timed work: a simulation, plus its backward pass in ``backward`` mode."""
+    backward = cfg.mode == "backward"
+    net.requires_grad_(backward)
+    strategy = strategy or cfg.strategy
+    kwargs = {} if strategy == "sync" else {"F": cfg.f}
+    with torch.set_grad_enabled(backward):
+        res = simulate(net, x, strategy=strategy, backend=backend or cfg.backend, seed=cfg.seed,
+                       **kwargs)
+        if backward:
+            net.zero_grad(set_to_none=True)
+            (res.counts.sum() + res.output_membrane.sum()).backward()
+    return res
+
+
+def count_work(net: Network, res: SimResult) -> dict[str, int]:
+    """Work and minimal traffic of one run (see the module docstring)."""
+    steps, batch, n = res.counts.shape
+    weight_size = net.weights[0].element_size()
+    synops = int(res.synops.sum())
+    return {
+        "forward_steps": int(res.forward_steps.sum()),
+        "spikes": int(res.emitted.sum()),
+        "synops": synops,
+        "weight_bytes": (synops + net.weights[0].numel()) * weight_size,
+        "state_bytes": steps * batch * (2 * n + net.n_out) * 4,
+    }
 
 
 def _synchronize(device: str) -> None:
@@ -51,56 +156,156 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_config(cfg: BenchConfig, net: Network, x: torch.Tensor):
-    """One timed unit of work: a simulation, plus its backward pass in ``backward`` mode."""
-    backward = cfg.mode == "backward"
-    net.requires_grad_(backward)
-    with torch.set_grad_enabled(backward):
-        res = simulate(net, x, strategy=cfg.strategy, F=cfg.f, backend=cfg.backend)
-        if backward:
-            res.counts.sum().backward()
-    return res
+def time_ms(fn: Callable[[], object], device: str, repeats: int, warmup: int,
+            precise: bool = True) -> list[float]:
+    """Milliseconds per call after ``warmup`` calls, device-synchronized: on a GPU with
+    ``precise``, ``triton.testing.do_bench``'s samples; else one wall-clock sample per repeat
+    (used for slow baselines, which do_bench would repeat for seconds)."""
+    if device.startswith("cuda") and precise:
+        import triton.testing
 
-
-def measure(cfg: BenchConfig, repeats: int = 3, warmup: int = 1) -> dict[str, object]:
-    """Time ``cfg``: median and spread of ms per batch, and the work rates."""
-    net, x = make_network(cfg), make_input(cfg)
+        return [float(t) for t in triton.testing.do_bench(fn, return_mode="all")]
     for _ in range(warmup):
-        run_config(cfg, net, x)
-    times = []
+        fn()
+    samples = []
     for _ in range(repeats):
-        _synchronize(cfg.device)
+        _synchronize(device)
         start = time.perf_counter()
-        res = run_config(cfg, net, x)
-        _synchronize(cfg.device)
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
-    steps = int(res.forward_steps.sum())
-    spikes = int(res.emitted.sum())
-    synops = int(res.synops.sum())
-    return {
-        **asdict(cfg),
+        fn()
+        _synchronize(device)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
+def _resident_peak_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_memory_bytes(fn: Callable[[], object], device: str) -> int:
+    """Peak memory while ``fn`` runs: GPU allocations above the start, or the process's peak
+    resident set (reset first where Linux allows writing /proc/self/clear_refs)."""
+    if device.startswith("cuda"):
+        _synchronize(device)
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        _synchronize(device)
+        return torch.cuda.max_memory_allocated() - before
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    fn()
+    return _resident_peak_bytes()
+
+
+def copy_bandwidth_gbs(device: str, megabytes: int = 256) -> float:
+    """Device-to-device copy bandwidth (bytes read + written per second), in GB/s."""
+    src = torch.empty(megabytes * 2**20 // 4, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    samples = time_ms(lambda: dst.copy_(src), device, repeats=5, warmup=1)
+    return 2 * src.numel() * 4 / (statistics.median(samples) * 1e-3) / 1e9
+
+
+def snntorch_runner(cfg: BenchConfig, net: Network,
+                    x: torch.Tensor) -> Callable[[], object] | None:
+    """snnTorch's layered LIF of the same shape and weights, or None without snnTorch."""
+    try:
+        import snntorch
+    except ImportError:
+        return None
+    layers = []
+    for i, weight in enumerate(net.weights):
+        linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False).to(
+            weight.device, weight.dtype)
+        linear.weight.data.copy_(weight.data)
+        beta = net.decay()[net.layer_slice(i)].to(weight.dtype)
+        layers.append((linear, snntorch.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero",
+                                              reset_delay=False)))
+    x = x.to(net.weights[0].dtype)
+
+    def run() -> None:
+        with torch.set_grad_enabled(cfg.mode == "backward"):
+            mems = [lif.reset_mem() for _, lif in layers]
+            total = 0
+            for frame in x:
+                below = frame
+                for i, (linear, lif) in enumerate(layers):
+                    below, mems[i] = lif(linear(below), mems[i])
+                    total = total + below.sum()
+            if cfg.mode == "backward":
+                total.backward()
+    return run
+
+
+def measure(cfg: BenchConfig, repeats: int = 3, warmup: int = 1,
+            baselines: Iterable[str] = (), peak_gbs: float | None = None) -> dict[str, Any]:
+    """Time ``cfg`` (and the requested baselines on the same network and input)."""
+    net, x = make_workload(cfg)
+    res = run_once(cfg, net, x)
+    samples = time_ms(lambda: run_once(cfg, net, x), cfg.device, repeats, warmup)
+    ms = statistics.median(samples)
+    work = count_work(net, res)
+    row: dict[str, Any] = {
+        **{f.name: getattr(cfg, f.name) for f in fields(cfg)},
         "f": "inf" if cfg.f is None else cfg.f,
-        "ms_median": seconds * 1e3,
-        "ms_min": min(times) * 1e3,
-        "ms_max": max(times) * 1e3,
-        "forward_steps": steps,
-        "spikes": spikes,
-        "synops": synops,
-        "steps_per_s": steps / seconds,
-        "spikes_per_s": spikes / seconds,
-        "synops_per_s": synops / seconds,
+        "key": cfg.key,
+        "ms_median": ms, "ms_min": min(samples), "ms_max": max(samples), "samples_ms": samples,
+        **work,
+        "steps_per_s": work["forward_steps"] / (ms * 1e-3),
+        "spikes_per_s": work["spikes"] / (ms * 1e-3),
+        "synops_per_s": work["synops"] / (ms * 1e-3),
+        "gbps": (work["weight_bytes"] + work["state_bytes"]) / (ms * 1e-3) / 1e9,
+        "peak_mib": peak_memory_bytes(lambda: run_once(cfg, net, x), cfg.device) / 2**20,
     }
+    row["sizes"] = list(cfg.sizes)
+    if peak_gbs:
+        row["peak_fraction"] = row["gbps"] / peak_gbs
+    runners: dict[str, Callable[[], object] | None] = {
+        "reference": (lambda: run_once(cfg, net, x, backend="reference"))
+        if cfg.backend != "reference" else None,
+        "layered": (lambda: run_once(cfg, net, x, strategy="sync"))
+        if cfg.strategy != "sync" else None,
+        "snntorch": snntorch_runner(cfg, net, x),
+    }
+    for name in baselines:
+        if name not in BASELINES:
+            raise ValueError(f"bench: unknown baseline {name!r}; choose from {list(BASELINES)}")
+        runner = runners[name]
+        if runner is not None:
+            base_ms = statistics.median(time_ms(runner, cfg.device, max(1, repeats // 2), 1,
+                                                precise=name != "reference"))
+            row[f"{name}_ms"] = base_ms
+            row[f"speedup_vs_{name}"] = base_ms / ms
+            row[f"{name}_peak_mib"] = peak_memory_bytes(runner, cfg.device) / 2**20
+    return row
 
 
-def grid(sizes: tuple[int, ...], batch: int, steps: int, strategies: Iterable[str],
-         fs: Iterable[str], modes: Iterable[str], **common) -> list[BenchConfig]:
-    """Every combination of strategy x F x mode."""
-    return [BenchConfig(sizes, batch, steps, strategy, parse_f(f), mode, **common)
-            for strategy, f, mode in itertools.product(strategies, fs, modes)]
+def environment(device: str) -> dict[str, Any]:
+    """Versions, device and date for the JSON record."""
+    import platform
 
+    info: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "device": device,
+    }
+    try:
+        import triton
 
-BENCH_COLUMNS = [("strategy", "strategy"), ("f", "F"), ("mode", "mode"),
-                 ("ms_median", "ms/batch"), ("ms_min", "min"), ("ms_max", "max"),
-                 ("forward_steps", "fwd steps"), ("steps_per_s", "steps/s"),
-                 ("spikes_per_s", "spikes/s"), ("synops_per_s", "SynOps/s")]
+        info["triton"] = triton.__version__
+    except ImportError:
+        info["triton"] = None
+    if device.startswith("cuda"):
+        info["card"] = torch.cuda.get_device_name()
+    from . import __version__
+
+    info["asyncsim"] = __version__
+    return info

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
@@ -16,20 +15,43 @@ def _csv(text: str) -> list[str]:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .bench import BENCH_COLUMNS, grid, measure
+    from .bench import copy_bandwidth_gbs, environment, expand_grid, load_profile, measure
+    from .bench_report import COLUMNS, compare, plot, read_json, write_json
     from .tables import print_table
 
-    sizes = tuple(int(s) for s in _csv(args.sizes))
-    configs = grid(sizes, args.batch, args.steps, _csv(args.strategy), _csv(args.F),
-                   _csv(args.mode), backend=args.backend, rate=args.rate, device=args.device)
-    rows = [measure(cfg, repeats=args.repeats, warmup=args.warmup)
+    options: dict = {}
+    if args.config:
+        configs, options = load_profile(args.config)
+    else:
+        grid = {"sizes": [[int(n) for n in _csv(s)] for s in args.sizes.split(";")],
+                "batch": [int(b) for b in _csv(args.batch)],
+                "steps": [int(t) for t in _csv(args.steps)], "strategy": _csv(args.strategy),
+                "F": _csv(args.F), "mode": _csv(args.mode), "backend": args.backend,
+                "rate": [float(r) for r in _csv(args.rate)], "dtype": _csv(args.dtype),
+                "device": args.device}
+        configs = expand_grid(grid)
+    old = read_json(args.compare) if args.compare else None
+    baselines = _csv(args.baselines) if args.baselines is not None else options.get(
+        "baselines", [])
+    repeats = options.get("repeats", args.repeats)
+    warmup = options.get("warmup", args.warmup)
+    peak = copy_bandwidth_gbs(configs[0].device)
+    rows = [measure(cfg, repeats=repeats, warmup=warmup, baselines=baselines, peak_gbs=peak)
             for cfg in tqdm(configs, desc="bench", unit="config")]
-    print_table(f"asyncsim bench: {args.backend} on {args.device}, sizes {list(sizes)}, "
-                f"B={args.batch}, T={args.steps}, input rate {args.rate}", BENCH_COLUMNS, rows)
+    first = configs[0]
+    print_table(f"asyncsim bench on {first.device} (copy bandwidth {peak:.1f} GB/s): "
+                f"{first.backend}, sizes {list(first.sizes)}, T={first.steps}, "
+                f"input rate {first.rate}", COLUMNS, rows)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
-    return 0
+        write_json(args.json, rows, environment(first.device), peak)
+    if args.plot:
+        plot(rows, args.plot)
+    if old is None:
+        return 0
+    ratios = compare(rows, old["rows"])
+    print_table(f"compared with {args.compare}", [("key", "configuration"), ("old_ms", "old ms"),
+                ("new_ms", "new ms"), ("ratio", "new/old"), ("flag", "")], ratios)
+    return 1 if any(r["flag"] for r in ratios) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,19 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
                              "benchmarks/RESULTS.md)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    bench = sub.add_parser("bench", help="time a backend over strategies, F and modes")
-    bench.add_argument("--sizes", default="784,256,256,10", help="n_in,n_1,...,n_L")
-    bench.add_argument("--batch", type=int, default=64)
-    bench.add_argument("--steps", type=int, default=10, help="timesteps T")
+    bench = sub.add_parser("bench", help="profile a backend over shapes, strategies, F, modes")
+    bench.add_argument("--config", help="YAML profile (a grid or a list of grids; see "
+                       "benchmarks/profiles/); replaces the grid flags")
+    bench.add_argument("--sizes", default="784,256,256,10", help="n_in,...,n_L; ';' between "
+                       "networks")
+    bench.add_argument("--batch", default="64", help="batch sizes, comma-separated")
+    bench.add_argument("--steps", default="10", help="timesteps T, comma-separated")
     bench.add_argument("--strategy", default="random,momentum")
     bench.add_argument("--F", default="1,8,64,inf")
     bench.add_argument("--mode", default="forward,backward", help="forward and/or backward")
+    bench.add_argument("--rate", default="0.05", help="active input fraction per bin")
+    bench.add_argument("--dtype", default="float32", help="weight dtypes: float32, bfloat16")
     bench.add_argument("--backend", default="reference")
     bench.add_argument("--device", default="cpu")
-    bench.add_argument("--rate", type=float, default=0.05, help="active input fraction per bin")
     bench.add_argument("--repeats", type=int, default=3)
     bench.add_argument("--warmup", type=int, default=1)
-    bench.add_argument("--json", help="also write the rows to this JSON file")
+    bench.add_argument("--baselines", help="also time: reference, layered, snntorch")
+    bench.add_argument("--json", help="write the record (environment, raw samples) here")
+    bench.add_argument("--plot", help="write a PNG: events/s vs F, time vs batch")
+    bench.add_argument("--compare", help="an earlier --json record: print time ratios, exit 1 "
+                       "if a configuration got 2x slower")
     bench.set_defaults(func=_cmd_bench)
 
     from .datasets.cli import register as register_data

@@ -1,0 +1,76 @@
+"""Output of ``asyncsim bench``: the table, the JSON record, ``--compare`` and the plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "asyncsim-bench/1"
+SLOWDOWN_FLAG = 2.0  # --compare flags configurations at least this many times slower
+
+COLUMNS = [("strategy", "strategy"), ("f", "F"), ("mode", "mode"), ("batch", "B"),
+           ("ms_median", "ms/batch"), ("ms_min", "min"), ("ms_max", "max"),
+           ("steps_per_s", "steps/s"), ("spikes_per_s", "spikes/s"),
+           ("synops_per_s", "SynOps/s"), ("gbps", "GB/s"), ("peak_fraction", "of peak"),
+           ("peak_mib", "peak MiB"), ("speedup_vs_reference", "x reference"),
+           ("speedup_vs_layered", "x layered"), ("speedup_vs_snntorch", "x snnTorch")]
+
+
+def write_json(path: str | Path, rows: list[dict[str, Any]], env: dict[str, Any],
+               peak_gbs: float) -> None:
+    record = {"schema": SCHEMA, "environment": env, "copy_bandwidth_gbs": peak_gbs,
+              "rows": rows}
+    Path(path).write_text(json.dumps(record, indent=1))
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A record written by ``write_json``; a clear error for anything else."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"compare: cannot read {path}: {err}") from None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise ValueError(f"compare: {path} is not an asyncsim bench record ({SCHEMA})")
+    return record
+
+
+def compare(rows: list[dict[str, Any]], old_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Time ratios new/old for the configurations both runs have; ``flag`` marks slowdowns of
+    ``SLOWDOWN_FLAG`` or more."""
+    old = {row["key"]: row for row in old_rows}
+    out = []
+    for row in rows:
+        if row["key"] in old:
+            ratio = row["ms_median"] / old[row["key"]]["ms_median"]
+            out.append({"key": row["key"], "old_ms": old[row["key"]]["ms_median"],
+                        "new_ms": row["ms_median"], "ratio": ratio,
+                        "flag": "SLOWER" if ratio >= SLOWDOWN_FLAG else ""})
+    return out
+
+
+def plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Synaptic events/s over F per strategy and mode, and time per batch over batch size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
+    finite = [int(r["f"]) for r in rows if r["f"] != "inf"]
+    inf_at = 2 * max(finite) if finite else 1
+    for (strategy, mode) in sorted({(r["strategy"], r["mode"]) for r in rows}):
+        mine = [r for r in rows if (r["strategy"], r["mode"]) == (strategy, mode)]
+        points = sorted((inf_at if r["f"] == "inf" else int(r["f"]), r["synops_per_s"])
+                        for r in mine)
+        left.plot(*zip(*points, strict=True), marker="o", label=f"{strategy} {mode}")
+        by_batch = sorted((r["batch"], r["ms_median"]) for r in mine)
+        right.plot(*zip(*by_batch, strict=True), marker="o", label=f"{strategy} {mode}")
+    left.set(xscale="log", yscale="log", xlabel=f"F ({inf_at} = inf)",
+             ylabel="synaptic events / s")
+    right.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per batch")
+    left.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return Path(path)
