@@ -11,17 +11,19 @@ with the work it did and the traffic that work implies:
   the spike counts written (``N`` float32 each) plus the output membrane written. These are the
   bytes a minimal event-driven implementation must move; GB/s is that over the time, and its
   fraction of the device's copy bandwidth measured in the same run;
-- peak memory (GPU: ``max_memory_allocated``; CPU: the process's peak resident set, reset
-  before each configuration where Linux allows it);
+- peak memory (GPU: ``max_memory_allocated`` above the start; CPU: the peak resident set
+  above the start, in a fresh process);
 - baselines in the same run: the reference backend, the layered dense simulation
   (``strategy="sync"``) and, when installed, snnTorch's layered LIF of the same shape.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
+import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -177,29 +179,43 @@ def time_ms(fn: Callable[[], object], device: str, repeats: int, warmup: int,
     return samples
 
 
-def _resident_peak_bytes() -> int:
+def _status_bytes(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    raise OSError(f"/proc/self/status has no {field}")
 
 
-def peak_memory_bytes(fn: Callable[[], object], device: str) -> int:
-    """Peak memory while ``fn`` runs: GPU allocations above the start, or the process's peak
-    resident set (reset first where Linux allows writing /proc/self/clear_refs)."""
-    if device.startswith("cuda"):
-        _synchronize(device)
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        _synchronize(device)
-        return torch.cuda.max_memory_allocated() - before
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
+def cuda_peak_bytes(fn: Callable[[], object]) -> int:
+    """GPU memory ``fn`` allocates at its peak, above what was allocated before it."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
     fn()
-    return _resident_peak_bytes()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - before
+
+
+def cpu_peak_bytes(cfg: BenchConfig, which: str) -> int:
+    """Peak resident memory of one run of ``which`` (``"self"`` or a baseline) above the
+    resident set before it, in a fresh process: within one process the peak only grows, and
+    freed heap pages would be reused unseen."""
+    args = json.dumps({f.name: getattr(cfg, f.name) for f in fields(cfg)})
+    out = subprocess.run([sys.executable, "-m", "asyncsim.bench", args, which],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1])
+
+
+def _cpu_peak_main(args: str, which: str) -> None:
+    values = json.loads(args)
+    cfg = BenchConfig(**{**values, "sizes": tuple(values["sizes"])})
+    torch.set_num_threads(1)
+    net, x = make_workload(cfg)
+    run = build_runner(cfg, net, x, which)
+    start = _status_bytes("VmRSS")
+    if run is not None:
+        run()
+    print(_status_bytes("VmHWM") - start)
 
 
 def copy_bandwidth_gbs(device: str, megabytes: int = 256) -> float:
@@ -241,6 +257,29 @@ def snntorch_runner(cfg: BenchConfig, net: Network,
     return run
 
 
+def build_runner(cfg: BenchConfig, net: Network, x: torch.Tensor,
+                 which: str) -> Callable[[], object] | None:
+    """The timed work: ``"self"`` (the configuration) or a baseline on the same network and
+    input; None where the baseline does not apply (it is the configuration itself) or its
+    package is missing."""
+    if which == "self":
+        return lambda: run_once(cfg, net, x)
+    if which == "reference":
+        return (lambda: run_once(cfg, net, x, backend="reference")) \
+            if cfg.backend != "reference" else None
+    if which == "layered":
+        return (lambda: run_once(cfg, net, x, strategy="sync")) if cfg.strategy != "sync" \
+            else None
+    return snntorch_runner(cfg, net, x)
+
+
+def peak_memory(cfg: BenchConfig, run: Callable[[], object], which: str) -> int:
+    """Peak memory of ``run`` (GPU: in this process; CPU: ``cpu_peak_bytes``)."""
+    if cfg.device.startswith("cuda"):
+        return cuda_peak_bytes(run)
+    return cpu_peak_bytes(cfg, which)
+
+
 def measure(cfg: BenchConfig, repeats: int = 3, warmup: int = 1,
             baselines: Iterable[str] = (), peak_gbs: float | None = None) -> dict[str, Any]:
     """Time ``cfg`` (and the requested baselines on the same network and input)."""
@@ -259,28 +298,21 @@ def measure(cfg: BenchConfig, repeats: int = 3, warmup: int = 1,
         "spikes_per_s": work["spikes"] / (ms * 1e-3),
         "synops_per_s": work["synops"] / (ms * 1e-3),
         "gbps": (work["weight_bytes"] + work["state_bytes"]) / (ms * 1e-3) / 1e9,
-        "peak_mib": peak_memory_bytes(lambda: run_once(cfg, net, x), cfg.device) / 2**20,
     }
+    row["peak_mib"] = peak_memory(cfg, lambda: run_once(cfg, net, x), "self") / 2**20
     row["sizes"] = list(cfg.sizes)
     if peak_gbs:
         row["peak_fraction"] = row["gbps"] / peak_gbs
-    runners: dict[str, Callable[[], object] | None] = {
-        "reference": (lambda: run_once(cfg, net, x, backend="reference"))
-        if cfg.backend != "reference" else None,
-        "layered": (lambda: run_once(cfg, net, x, strategy="sync"))
-        if cfg.strategy != "sync" else None,
-        "snntorch": snntorch_runner(cfg, net, x),
-    }
     for name in baselines:
         if name not in BASELINES:
             raise ValueError(f"bench: unknown baseline {name!r}; choose from {list(BASELINES)}")
-        runner = runners[name]
+        runner = build_runner(cfg, net, x, name)
         if runner is not None:
             base_ms = statistics.median(time_ms(runner, cfg.device, max(1, repeats // 2), 1,
                                                 precise=name != "reference"))
             row[f"{name}_ms"] = base_ms
             row[f"speedup_vs_{name}"] = base_ms / ms
-            row[f"{name}_peak_mib"] = peak_memory_bytes(runner, cfg.device) / 2**20
+            row[f"{name}_peak_mib"] = peak_memory(cfg, runner, name) / 2**20
     return row
 
 
@@ -309,3 +341,7 @@ def environment(device: str) -> dict[str, Any]:
 
     info["asyncsim"] = __version__
     return info
+
+
+if __name__ == "__main__":  # the fresh process of ``cpu_peak_bytes``
+    _cpu_peak_main(*sys.argv[1:3])

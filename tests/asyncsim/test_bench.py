@@ -6,7 +6,14 @@ import pytest
 import torch
 
 import asyncsim
-from asyncsim.bench import BenchConfig, count_work, expand_grid, load_profile, make_workload
+from asyncsim.bench import (
+    BenchConfig,
+    count_work,
+    cpu_peak_bytes,
+    expand_grid,
+    load_profile,
+    make_workload,
+)
 from asyncsim.bench_report import SCHEMA, read_json
 from asyncsim.cli import main
 
@@ -92,3 +99,11 @@ def test_profiles_and_grid_errors(tmp_path):
 def test_bad_arguments_exit_with_a_message(capsys):
     assert main(["bench", "--F", "0", "--sizes", "4,2", "--repeats", "1"]) == 2
     assert "F" in capsys.readouterr().err
+
+
+def test_cpu_peak_memory_is_measured_per_configuration():
+    forward = BenchConfig((200, 128, 10), 64, 20, "random", 4, "forward")
+    backward = BenchConfig((200, 128, 10), 64, 20, "random", 4, "backward")
+    small, large = cpu_peak_bytes(forward, "self"), cpu_peak_bytes(backward, "self")
+    assert 0 < small < 64 * 2**20
+    assert large > small  # the autograd graph keeps every forward step's tensors
