@@ -58,15 +58,26 @@ def plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
 
     fig = Figure(figsize=(10, 4))
     left, right = fig.subplots(1, 2)
+    batches = [r["batch"] for r in rows]
+    common = max(set(batches), key=batches.count)  # F curves at one batch size
     finite = [int(r["f"]) for r in rows if r["f"] != "inf"]
     inf_at = 2 * max(finite) if finite else 1
     for (strategy, mode) in sorted({(r["strategy"], r["mode"]) for r in rows}):
-        mine = [r for r in rows if (r["strategy"], r["mode"]) == (strategy, mode)]
+        mine = [r for r in rows if (r["strategy"], r["mode"]) == (strategy, mode)
+                and r["batch"] == common]
         points = sorted((inf_at if r["f"] == "inf" else int(r["f"]), r["synops_per_s"])
                         for r in mine)
-        left.plot(*zip(*points, strict=True), marker="o", label=f"{strategy} {mode}")
-        by_batch = sorted((r["batch"], r["ms_median"]) for r in mine)
-        right.plot(*zip(*by_batch, strict=True), marker="o", label=f"{strategy} {mode}")
+        if points:
+            left.plot(*zip(*points, strict=True), marker="o", label=f"{strategy} {mode}")
+    for group in sorted({(r["strategy"], r["mode"], str(r["f"])) for r in rows}):
+        by_batch = sorted((r["batch"], r["ms_median"]) for r in rows
+                          if (r["strategy"], r["mode"], str(r["f"])) == group)
+        if len(by_batch) > 1:
+            right.plot(*zip(*by_batch, strict=True), marker="o",
+                       label=f"{group[0]} {group[1]} F={group[2]}")
+    left.set_title(f"B = {common}", fontsize=9)
+    if right.lines:
+        right.legend(fontsize=7)
     left.set(xscale="log", yscale="log", xlabel=f"F ({inf_at} = inf)",
              ylabel="synaptic events / s")
     right.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per batch")

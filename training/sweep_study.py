@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import random
 import time
 import warnings
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.exceptions import DuplicatedStudyError, ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -78,6 +80,9 @@ def driver_url(url: str) -> str:
     return f"postgresql+psycopg://{rest}" if sep and scheme in ("postgresql", "postgres") else url
 
 
+_SCHEMA_TRIES = 5
+
+
 def make_storage(url: str, heartbeat_s: int = 0, max_retries: int = 0) -> BaseStorage:
     """An RDB storage; with ``heartbeat_s``, trials silent for 3 heartbeats are failed and
     requeued.
@@ -96,9 +101,19 @@ def make_storage(url: str, heartbeat_s: int = 0, max_retries: int = 0) -> BaseSt
                     else "failed_trial_callback")
         heartbeat = {"heartbeat_interval": heartbeat_s, "grace_period": 3 * heartbeat_s,
                      callback: requeue_callback(max_retries)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: "experimental" (2.9)
-        rdb = RDBStorage(driver_url(url), engine_kwargs=engine, **heartbeat)
+    for tries_left in reversed(range(_SCHEMA_TRIES)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats (2.9)
+                rdb = RDBStorage(driver_url(url), engine_kwargs=engine, **heartbeat)
+            break
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError,
+                sqlalchemy.exc.ProgrammingError):
+            # Processes opening a new database at once race to create its tables and its
+            # schema version row; the loser finds the schema complete on a second look.
+            if not tries_left:
+                raise
+            time.sleep(0.1 + 0.3 * random.random())
     return optuna.storages.get_storage(rdb)
 
 

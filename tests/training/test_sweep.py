@@ -191,3 +191,13 @@ def test_two_workers_share_one_postgres_study(tmp_path):
     all_trials = storage.get_all_trials(storage.get_study_id_from_name(name))
     assert len(all_trials) == 4 and all(t.state.name == "COMPLETE" for t in all_trials)
     assert settings(sweep, all_trials) == expected_grid()
+
+
+def test_processes_opening_a_new_storage_at_once_all_succeed(tmp_path):
+    # Workers of a new sweep race to create the database schema; none may fail for it.
+    code = ("from asyncsim.training.sweep_study import make_storage; "
+            f"make_storage('sqlite:///{tmp_path}/study.db')")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+             for _ in range(4)]
+    errors = [proc.communicate()[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
