@@ -6,12 +6,15 @@ of a split is always simulated with seed ``seed + i``, whatever the batch size.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from tqdm import tqdm
 
+from asyncsim.datasets import FrameSet, make_loader
 from asyncsim.metrics import predict, sample_metrics, summarize
 from asyncsim.network import Network
 from asyncsim.result import SimResult
@@ -20,6 +23,9 @@ from asyncsim.strategies import get_strategy
 
 STOP_MODES_HELP = ("complete (run every timestep out), output (end a timestep at its first "
                    "output spike), output+K (K steps after it), budget:M (at most M steps)")
+
+
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class SpikeSink(Protocol):
@@ -83,26 +89,32 @@ def settings_grid(strategies: list[str], fs: list[object], stops: list[str]) -> 
     return grid
 
 
+def split_batches(frames: FrameSet, batch_size: int = 128) -> Iterator[Batch]:
+    """A split's samples in order, in batches padded to its longest sample: the whole split is
+    never densified at once (a published test split does not fit in memory that way)."""
+    for x, labels in make_loader(frames, batch_size):
+        yield F.pad(x, (0, 0, 0, 0, 0, frames.n_steps - x.shape[0])), labels
+
+
 @torch.no_grad()
-def evaluate(net: Network, x: torch.Tensor, labels: torch.Tensor, setting: ExecSetting, *,
-             batch_size: int = 128, seed: int = 0, backend: str = "auto",
-             sink: SpikeSink | None = None, progress: bool = False
+def evaluate(net: Network, batches: Iterable[Batch], setting: ExecSetting, *, seed: int = 0,
+             backend: str = "auto", sink: SpikeSink | None = None, progress: bool = False
              ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Run ``x`` ``[T, N, n_in]`` under ``setting``: the summary and the per-sample metrics."""
+    """Run ``(x [T, B, n_in], labels [B])`` batches under ``setting``: the summary and the
+    per-sample metrics."""
     was_training = net.training
     net.eval()
     per_sample: dict[str, list[torch.Tensor]] = {}
-    starts = range(0, x.shape[1], batch_size)
-    for start in tqdm(starts, desc=setting.label, unit="batch", disable=not progress,
-                      leave=False):
-        xb = x[:, start:start + batch_size]
-        yb = labels[start:start + batch_size]
+    start = 0
+    for xb, yb in tqdm(batches, desc=setting.label, unit="batch", disable=not progress,
+                       leave=False):
         res = simulate(net, xb, seed=seed + start, backend=backend, record=True,
                        **setting.simulate_kwargs())
         for key, values in sample_metrics(res, yb).items():
             per_sample.setdefault(key, []).append(values.cpu())
         if sink is not None:
             sink.append(res, labels=yb, predictions=predict(res))
+        start += len(yb)
     net.train(was_training)
     merged = {key: torch.cat(parts) for key, parts in per_sample.items()}
     return summarize(merged), merged

@@ -17,7 +17,7 @@ from asyncsim.traces import TraceWriter, load, plot_raster
 from . import plots
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, make_config
-from .evaluation import ExecSetting, evaluate
+from .evaluation import ExecSetting, evaluate, split_batches
 from .tracking import Tracker
 from .trainer import build_network, load_splits
 
@@ -61,7 +61,7 @@ def evaluate_models(models: list[TrainedModel], settings: list[ExecSetting], *,
     single = len(models) * len(settings) == 1
     for model in models:
         train_set, test_set = load_splits(model.config)
-        x, y = (test_set if split == "test" else train_set).tensors()
+        frames = test_set if split == "test" else train_set
         for setting in settings:
             with contextlib.ExitStack() as stack:
                 sink = None
@@ -72,9 +72,9 @@ def evaluate_models(models: list[TrainedModel], settings: list[ExecSetting], *,
                             "split": split, "seed": model.config.seed}
                     sink = stack.enter_context(TraceWriter(
                         trace_path(trace, model, setting, single), model.net, model.net.dt,
-                        x.shape[0], meta, overwrite=True))
-                summary, per_sample = evaluate(model.net, x, y, setting,
-                                               batch_size=batch_size, seed=model.config.seed,
+                        frames.n_steps, meta, overwrite=True))
+                summary, per_sample = evaluate(model.net, split_batches(frames, batch_size),
+                                               setting, seed=model.config.seed,
                                                backend=model.config.backend, sink=sink,
                                                progress=progress)
             rows.append({"trained": model.label, "label": setting.label,

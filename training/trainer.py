@@ -23,7 +23,7 @@ from asyncsim.traces import TraceWriter
 
 from .checkpoint import BEST, LAST, load_checkpoint, save_atomic
 from .config import TrainConfig
-from .evaluation import ExecSetting, evaluate
+from .evaluation import ExecSetting, evaluate, split_batches
 from .losses import LOSS_FUNCTIONS
 from .tracking import Tracker
 
@@ -101,14 +101,13 @@ def _train_epoch(cfg: TrainConfig, net: Network, opt: torch.optim.Optimizer,
 def _test_epoch(cfg: TrainConfig, net: Network, test_set: FrameSet,
                 trace: Path | None) -> dict[str, float]:
     """Test metrics under the training setting, streamed to ``trace`` when given."""
-    x_test, y_test = test_set.tensors()
     with contextlib.ExitStack() as stack:
         sink = None
         if trace is not None:
             meta = {"config": cfg.to_dict(), "split": "test", "dataset": cfg.dataset}
-            sink = stack.enter_context(TraceWriter(trace, net, cfg.dt, x_test.shape[0], meta,
+            sink = stack.enter_context(TraceWriter(trace, net, cfg.dt, test_set.n_steps, meta,
                                                    overwrite=True))
-        summary, _ = evaluate(net, x_test, y_test, ExecSetting(cfg.strategy, cfg.f),
+        summary, _ = evaluate(net, split_batches(test_set), ExecSetting(cfg.strategy, cfg.f),
                               seed=cfg.seed, backend=cfg.backend, sink=sink)
     return {f"test/{key}": value for key, value in summary.items()}
 

@@ -25,8 +25,8 @@ def test_hand_built_network_metrics():
     x[0, 0, 0] = x[1, 0, 1] = x[2, 0, 1] = 1.0
     x[0, 1, 0] = 1.0
     labels = torch.tensor([1, 1])
-    summary, per_sample = evaluate(switching_network(), x, labels,
-                                   ExecSetting("random", 1), batch_size=1)
+    batches = [(x[:, :1], labels[:1]), (x[:, 1:], labels[1:])]
+    summary, per_sample = evaluate(switching_network(), batches, ExecSetting("random", 1))
     # Sample 0 (see tests/asyncsim/test_metrics.py): decides for class 1 at step 6 after 5
     # spikes. Sample 1: one hidden and one output spike, steps 2 then 1 and 1, predicts 0.
     assert per_sample["prediction"].tolist() == [1.0, 0.0]
@@ -63,7 +63,7 @@ def test_stop_on_output_shortens_decisions():
     net = asyncsim.Network([30, 20, 5], generator=gen)
     x = (torch.rand(8, 16, 30, generator=gen) < 0.3).float()
     labels = torch.zeros(16, dtype=torch.int64)
-    full, _ = evaluate(net, x, labels, ExecSetting("fifo", 2))
-    early, _ = evaluate(net, x, labels, ExecSetting("fifo", 2, "output"))
+    full, _ = evaluate(net, [(x, labels)], ExecSetting("fifo", 2))
+    early, _ = evaluate(net, [(x, labels)], ExecSetting("fifo", 2, "output"))
     assert early["forward_steps"] < full["forward_steps"]
     assert not math.isnan(early["steps_to_first_output"])
