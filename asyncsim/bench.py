@@ -1,20 +1,23 @@
 """Throughput profiler of the simulator backends (``asyncsim bench``; benchmarks/RESULTS.md).
 
-A profile is a grid of configurations (network sizes, batch, T, strategy, F, input rate,
+A profile is a grid of configurations (network: dense ``sizes``, or ``arch`` on an input of
+``in_shape`` for convolutional and recurrent networks; batch, T, strategy, F, input rate,
 weight dtype, forward or forward+backward, backend, device). Each configuration is timed over
 repeats after warm-up, device-synchronized (``triton.testing.do_bench`` on a GPU), and reported
 with the work it did and the traffic that work implies:
 
 - forward steps, delivered spikes and synaptic events (count x fan-out) per second;
-- weight traffic: one weight read per synaptic event plus one read of the input projection
-  ``W_1`` per batch; state traffic: per sample and timestep, the first-step currents read and
+- weight traffic: one weight read per synaptic event plus one read of the input projections
+  (``W_1``) per batch; state traffic: per sample and timestep, the first-step currents read and
   the spike counts written (``N`` float32 each) plus the output membrane written. These are the
   bytes a minimal event-driven implementation must move; GB/s is that over the time, and its
   fraction of the device's copy bandwidth measured in the same run;
 - peak memory (GPU: ``max_memory_allocated`` above the start; CPU: the peak resident set
   above the start, in a fresh process);
 - baselines in the same run: the reference backend, the layered dense simulation
-  (``strategy="sync"``) and, when installed, snnTorch's layered LIF of the same shape.
+  (``strategy="sync"``) and, when installed, snnTorch's layered LIF of the same shape (dense
+  feed-forward networks only: a baseline that cannot run a configuration is skipped, and the
+  row says why in ``<baseline>_note``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 import torch
 import yaml
 
+from .architecture import build, input_shape, parse_arch
 from .network import Network
 from .result import SimResult
 from .simulate import parse_f, simulate
@@ -44,7 +48,12 @@ BASELINES = ("reference", "layered", "snntorch")
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """One configuration; ``mode="backward"`` times forward + backward."""
+    """One configuration; ``mode="backward"`` times forward + backward.
+
+    The network is ``sizes`` (dense layers), or ``arch`` (``"conv(8,3,s2)-fc(10)"``, the
+    whole network, output layer included) on an input of ``in_shape`` ``(C, H, W)``; then
+    ``sizes`` is ``(n_in, n_1, ..., n_L)`` of that network, for the record.
+    """
 
     sizes: tuple[int, ...]
     batch: int
@@ -57,18 +66,49 @@ class BenchConfig:
     dtype: str = "float32"
     device: str = "cpu"
     seed: int = 0
+    arch: str | None = None
+    in_shape: tuple[int, int, int] | None = None
+
+    @property
+    def network(self) -> str:
+        """The network in words: ``784-256-10`` or ``2x34x34 conv(8,3,s2)-fc(10)``."""
+        if self.arch is None:
+            return "-".join(map(str, self.sizes))
+        return f"{'x'.join(map(str, self.in_shape or ()))} {self.arch}"
 
     @property
     def key(self) -> str:
         """Identity of a configuration across runs (for ``--compare``)."""
         f = "inf" if self.f is None else self.f
-        return (f"{'-'.join(map(str, self.sizes))} B={self.batch} T={self.steps} "
+        return (f"{self.network} B={self.batch} T={self.steps} "
                 f"{self.strategy} F={f} {self.mode} {self.backend} rate={self.rate} "
                 f"{self.dtype} {self.device}")
 
 
-GRID_KEYS = {"sizes", "batch", "steps", "strategy", "F", "mode", "backend", "rate", "dtype",
-             "device", "seed"}
+GRID_KEYS = {"sizes", "arch", "in_shape", "batch", "steps", "strategy", "F", "mode", "backend",
+             "rate", "dtype", "device", "seed"}
+DEFAULT_SIZES = (784, 256, 256, 10)
+
+
+def arch_sizes(in_shape: object, arch: object) -> tuple[tuple[int, int, int], tuple[int, ...]]:
+    """``(C, H, W)`` and the ``(n_in, n_1, ..., n_L)`` of ``arch`` on it; errors name the key."""
+    if not isinstance(arch, str):
+        raise ValueError(f"bench: arch must be a string like 'conv(8,3,s2)-fc(10)' (a list "
+                         f"of them for several networks), got {arch!r}")
+    if in_shape is None:
+        raise ValueError(f"bench: in_shape: arch {arch!r} needs the input shape [C, H, W]")
+    try:
+        shape = input_shape(list(in_shape) if isinstance(in_shape, (list, tuple)) else in_shape)
+    except ValueError as err:
+        raise ValueError(f"bench: in_shape: {err}") from None
+    try:
+        shapes, _ = build(shape, parse_arch(arch))
+    except ValueError as err:
+        message = str(err)
+        if not message.startswith("arch"):
+            message = f"arch: {arch!r} on in_shape {list(shape)}: {message}"
+        raise ValueError(f"bench: {message}") from None
+    return shape, tuple(c * h * w for c, h, w in shapes)
 
 
 def expand_grid(grid: Mapping[str, Any]) -> list[BenchConfig]:
@@ -76,14 +116,22 @@ def expand_grid(grid: Mapping[str, Any]) -> list[BenchConfig]:
     unknown = sorted(set(grid) - GRID_KEYS)
     if unknown:
         raise ValueError(f"bench: unknown key(s) {unknown}; known: {sorted(GRID_KEYS)}")
+    if "arch" in grid and "sizes" in grid:
+        raise ValueError("bench: give a network as sizes or as arch + in_shape, not both")
+    if "in_shape" in grid and "arch" not in grid:
+        raise ValueError("bench: in_shape goes with arch (a dense network is sizes)")
     lists = {key: value if isinstance(value, list) else [value] for key, value in grid.items()}
-    if "sizes" in lists and lists["sizes"] and not isinstance(lists["sizes"][0], list):
-        lists["sizes"] = [lists["sizes"]]  # one network given as a flat list
+    for key in ("sizes", "in_shape"):
+        if key in lists and lists[key] and not isinstance(lists[key][0], list):
+            lists[key] = [lists[key]]  # one network (input shape) given as a flat list
     configs = []
     for combo in itertools.product(*lists.values()):
         values = dict(zip(lists, combo, strict=True))
         values["f"] = parse_f(values.pop("F", 8))
-        values["sizes"] = tuple(int(n) for n in values.get("sizes", (784, 256, 256, 10)))
+        if "arch" in values:
+            values["in_shape"], values["sizes"] = arch_sizes(values.get("in_shape"),
+                                                             values["arch"])
+        values["sizes"] = tuple(int(n) for n in values.get("sizes", DEFAULT_SIZES))
         values.setdefault("batch", 64)
         values.setdefault("steps", 10)
         values.setdefault("strategy", "random")
@@ -118,7 +166,8 @@ def load_profile(path: str | Path) -> tuple[list[BenchConfig], dict[str, Any]]:
 def make_workload(cfg: BenchConfig) -> tuple[Network, torch.Tensor]:
     """A fresh network of the default init and Bernoulli frames with ``rate`` active channels."""
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = Network(list(cfg.sizes), generator=gen).to(cfg.device, DTYPES[cfg.dtype])
+    layers = [cfg.in_shape, *parse_arch(cfg.arch)] if cfg.arch is not None else list(cfg.sizes)
+    net = Network(layers, generator=gen).to(cfg.device, DTYPES[cfg.dtype])
     x = torch.rand(cfg.steps, cfg.batch, cfg.sizes[0], generator=gen) < cfg.rate
     return net, x.float().to(cfg.device)
 
@@ -144,11 +193,13 @@ def count_work(net: Network, res: SimResult) -> dict[str, int]:
     steps, batch, n = res.counts.shape
     weight_size = net.weights[0].element_size()
     synops = int(res.synops.sum())
+    input_weights = sum(w.numel() for w, proj in zip(net.weights, net.projections, strict=True)
+                        if proj.source == 0)
     return {
         "forward_steps": int(res.forward_steps.sum()),
         "spikes": int(res.emitted.sum()),
         "synops": synops,
-        "weight_bytes": (synops + net.weights[0].numel()) * weight_size,
+        "weight_bytes": (synops + input_weights) * weight_size,
         "state_bytes": steps * batch * (2 * n + net.n_out) * 4,
     }
 
@@ -208,7 +259,9 @@ def cpu_peak_bytes(cfg: BenchConfig, which: str) -> int:
 
 def _cpu_peak_main(args: str, which: str) -> None:
     values = json.loads(args)
-    cfg = BenchConfig(**{**values, "sizes": tuple(values["sizes"])})
+    in_shape = values.get("in_shape")
+    cfg = BenchConfig(**{**values, "sizes": tuple(values["sizes"]),
+                         "in_shape": tuple(in_shape) if in_shape is not None else None})
     torch.set_num_threads(1)
     net, x = make_workload(cfg)
     run = build_runner(cfg, net, x, which)
@@ -226,13 +279,32 @@ def copy_bandwidth_gbs(device: str, megabytes: int = 256) -> float:
     return 2 * src.numel() * 4 / (statistics.median(samples) * 1e-3) / 1e9
 
 
+def baseline_note(cfg: BenchConfig, net: Network, which: str) -> str | None:
+    """Why baseline ``which`` does not run ``cfg`` (None: it does)."""
+    if which == "reference" and cfg.backend == "reference":
+        return "the configuration itself"
+    if which == "layered" and cfg.strategy == "sync":
+        return "the configuration itself"
+    if which == "snntorch":
+        chain = all(p.kind == "dense" and p.pool == 1 and p.target == p.source + 1
+                    for p in net.projections)
+        if not chain or len(net.projections) != len(net.layer_sizes):
+            return "dense feed-forward networks only (this one is convolutional or recurrent)"
+        try:
+            import snntorch  # noqa: F401
+        except ImportError:
+            return "snntorch is not installed"
+    return None
+
+
 def snntorch_runner(cfg: BenchConfig, net: Network,
                     x: torch.Tensor) -> Callable[[], object] | None:
-    """snnTorch's layered LIF of the same shape and weights, or None without snnTorch."""
-    try:
-        import snntorch
-    except ImportError:
+    """snnTorch's layered LIF of the same shape and weights (a dense feed-forward network), or
+    None where ``baseline_note`` says it cannot run."""
+    if baseline_note(cfg, net, "snntorch") is not None:
         return None
+    import snntorch
+
     layers = []
     for i, weight in enumerate(net.weights):
         linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False).to(
@@ -260,16 +332,15 @@ def snntorch_runner(cfg: BenchConfig, net: Network,
 def build_runner(cfg: BenchConfig, net: Network, x: torch.Tensor,
                  which: str) -> Callable[[], object] | None:
     """The timed work: ``"self"`` (the configuration) or a baseline on the same network and
-    input; None where the baseline does not apply (it is the configuration itself) or its
-    package is missing."""
+    input; None where the baseline does not apply (``baseline_note``)."""
     if which == "self":
         return lambda: run_once(cfg, net, x)
+    if baseline_note(cfg, net, which) is not None:
+        return None
     if which == "reference":
-        return (lambda: run_once(cfg, net, x, backend="reference")) \
-            if cfg.backend != "reference" else None
+        return lambda: run_once(cfg, net, x, backend="reference")
     if which == "layered":
-        return (lambda: run_once(cfg, net, x, strategy="sync")) if cfg.strategy != "sync" \
-            else None
+        return lambda: run_once(cfg, net, x, strategy="sync")
     return snntorch_runner(cfg, net, x)
 
 
@@ -301,13 +372,17 @@ def measure(cfg: BenchConfig, repeats: int = 3, warmup: int = 1,
     }
     row["peak_mib"] = peak_memory(cfg, lambda: run_once(cfg, net, x), "self") / 2**20
     row["sizes"] = list(cfg.sizes)
+    if cfg.in_shape is not None:
+        row["in_shape"] = list(cfg.in_shape)
     if peak_gbs:
         row["peak_fraction"] = row["gbps"] / peak_gbs
     for name in baselines:
         if name not in BASELINES:
             raise ValueError(f"bench: unknown baseline {name!r}; choose from {list(BASELINES)}")
         runner = build_runner(cfg, net, x, name)
-        if runner is not None:
+        if runner is None:
+            row[f"{name}_note"] = baseline_note(cfg, net, name)
+        else:
             base_ms = statistics.median(time_ms(runner, cfg.device, max(1, repeats // 2), 1,
                                                 precise=name != "reference"))
             row[f"{name}_ms"] = base_ms

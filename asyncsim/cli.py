@@ -23,7 +23,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.config:
         configs, options = load_profile(args.config)
     else:
-        grid = {"sizes": [[int(n) for n in _csv(s)] for s in args.sizes.split(";")],
+        if args.arch is not None and args.sizes is not None:
+            raise ValueError("bench: give --sizes or --arch (with --in-shape), not both")
+        if args.arch is not None:
+            if args.in_shape is None:
+                raise ValueError("bench: --arch needs --in-shape C,H,W")
+            network = {"arch": [a.strip() for a in args.arch.split(";") if a.strip()],
+                       "in_shape": [int(n) for n in _csv(args.in_shape)]}
+        elif args.in_shape is not None:
+            raise ValueError("bench: --in-shape goes with --arch (a dense network is --sizes)")
+        else:
+            sizes = args.sizes if args.sizes is not None else "784,256,256,10"
+            network = {"sizes": [[int(n) for n in _csv(s)] for s in sizes.split(";")]}
+        grid = {**network,
                 "batch": [int(b) for b in _csv(args.batch)],
                 "steps": [int(t) for t in _csv(args.steps)], "strategy": _csv(args.strategy),
                 "F": _csv(args.F), "mode": _csv(args.mode), "backend": args.backend,
@@ -39,9 +51,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     rows = [measure(cfg, repeats=repeats, warmup=warmup, baselines=baselines, peak_gbs=peak)
             for cfg in tqdm(configs, desc="bench", unit="config")]
     first = configs[0]
+    network = f"sizes {list(first.sizes)}" if first.arch is None else f"network {first.network}"
     print_table(f"asyncsim bench on {first.device} (copy bandwidth {peak:.1f} GB/s): "
-                f"{first.backend}, sizes {list(first.sizes)}, T={first.steps}, "
+                f"{first.backend}, {network}, T={first.steps}, "
                 f"input rate {first.rate}", COLUMNS, rows)
+    notes = {(name, row[f"{name}_note"]) for row in rows for name in baselines
+             if row.get(f"{name}_note") and row[f"{name}_note"] != "the configuration itself"}
+    for name, note in sorted(notes):
+        print(f"baseline {name} skipped: {note}")
     if args.json:
         write_json(args.json, rows, environment(first.device), peak)
     if args.plot:
@@ -65,8 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="profile a backend over shapes, strategies, F, modes")
     bench.add_argument("--config", help="YAML profile (a grid or a list of grids; see "
                        "benchmarks/profiles/); replaces the grid flags")
-    bench.add_argument("--sizes", default="784,256,256,10", help="n_in,...,n_L; ';' between "
-                       "networks")
+    bench.add_argument("--sizes", help="a dense network n_in,...,n_L (default 784,256,256,10); "
+                       "';' between networks")
+    bench.add_argument("--arch", help="a network as layers, output included, e.g. "
+                       "\"conv(8,3,s2)-conv(16,3,s2,p1)-fc(10)\" (docs/semantics.md); ';' "
+                       "between networks; needs --in-shape")
+    bench.add_argument("--in-shape", help="the input of --arch: C,H,W (e.g. 2,34,34)")
     bench.add_argument("--batch", default="64", help="batch sizes, comma-separated")
     bench.add_argument("--steps", default="10", help="timesteps T, comma-separated")
     bench.add_argument("--strategy", default="random,momentum")

@@ -1,7 +1,8 @@
-"""Feed-forward LIF network definition (SPEC 1, docs/semantics.md#network).
+"""LIF network definition (SPEC 1, docs/semantics.md#network and #architecture).
 
 A ``Network`` holds the parameters only; ``asyncsim.simulate`` runs it. All neurons of all layers
-share one flat index space ``0..N-1``: layers contiguous, in order, the output layer last.
+share one flat index space ``0..N-1``: layers contiguous, in order, the output layer last. The
+layers' shapes and the projections between them come from ``asyncsim.architecture``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .architecture import LayerSpec, Projection, build, input_shape
 from .surrogates import Surrogate, make_surrogate
 
 ParamSpec = float | Sequence[float | torch.Tensor] | torch.Tensor
@@ -53,14 +55,18 @@ def expand_neuron_param(name: str, value: ParamSpec, sizes: Sequence[int]) -> to
 
 
 class Network(nn.Module):
-    """LIF layers ``sizes[1:]`` fed by ``sizes[0]`` input channels through dense projections.
+    """LIF layers ``sizes[1:]`` fed by the input ``sizes[0]``, each through the layer below.
 
     Args:
-        sizes: ``[n_in, n_1, ..., n_L]``; layer L is the output layer.
+        sizes: ``[n_in, n_1, ..., n_L]`` for dense layers; layer L is the output layer. The
+            input may be a shape ``(C, H, W)`` and a layer a ``Conv``, ``Dense`` (optionally
+            recurrent) or an extra ``Link`` projection (asyncsim/architecture.py; strings
+            like ``"conv(8,3,s2)-fc(10)"`` go through ``Network.from_arch``).
         tau: membrane time constant (same unit as ``dt``): scalar, per layer or per neuron.
         theta: firing threshold: scalar, per layer or per neuron.
         dt: width of one timestep.
-        bias: whether every layer has a bias (delivered once per timestep).
+        bias: whether every layer has a bias (delivered once per timestep): one per neuron,
+            one per channel for a conv layer.
         surrogate: ``"atan"``, ``"fast_sigmoid"``, ``"sigmoid"`` (optionally ``"name:scale"``)
             or a ``Surrogate``.
         refractory_dropout: probability that a spiking neuron stays non-refractory (training).
@@ -73,7 +79,7 @@ class Network(nn.Module):
 
     def __init__(
         self,
-        sizes: Sequence[int],
+        sizes: Sequence[int | Sequence[int] | LayerSpec],
         tau: ParamSpec = 20.0,
         theta: ParamSpec = 1.0,
         dt: float = 1.0,
@@ -86,9 +92,9 @@ class Network(nn.Module):
     ) -> None:
         super().__init__()
         sizes = list(sizes)
-        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
-                                 for s in sizes):
+        if len(sizes) < 2:
             raise _fail("sizes", sizes, "expected [n_in, n_1, ..., n_L] of positive ints")
+        shapes, projections = build(input_shape(sizes[0]), sizes[1:])
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise _fail("dt", dt, "must be finite and > 0")
         if not (isinstance(refractory_dropout, (int, float)) and 0.0 <= refractory_dropout < 1.0):
@@ -99,22 +105,35 @@ class Network(nn.Module):
         if readout not in READOUTS:
             raise _fail("readout", readout, f"expected one of {list(READOUTS)}")
         self.readout = readout
-        self.n_in = sizes[0]
-        self.layer_sizes: list[int] = sizes[1:]
+        self.in_shape = shapes[0]
+        self.layer_shapes = shapes[1:]
+        self.projections: list[Projection] = projections
+        self.n_in = math.prod(self.in_shape)
+        self.layer_sizes: list[int] = [math.prod(shape) for shape in self.layer_shapes]
         self.dt = float(dt)
         self.surrogate = make_surrogate(surrogate)
         self.refractory_dropout = float(refractory_dropout)
         self.register_buffer("tau", expand_neuron_param("tau", tau, self.layer_sizes))
         self.register_buffer("theta", expand_neuron_param("theta", theta, self.layer_sizes))
         self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList() if bias else None
-        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            theta_l = self.theta[self.layer_slice(layer)].mean().item()
-            bound = weight_gain * theta_l * math.sqrt(3.0 / fan_in)
-            w = (torch.rand(fan_out, fan_in, generator=generator) * 2.0 - 1.0) * bound
+        for proj in projections:
+            theta_l = self.theta[self.layer_slice(proj.target - 1)].mean().item()
+            bound = weight_gain * theta_l * math.sqrt(3.0 / proj.fan_in)
+            w = (torch.rand(proj.weight_shape, generator=generator) * 2.0 - 1.0) * bound
             self.weights.append(nn.Parameter(w))
-            if self.biases is not None:
-                self.biases.append(nn.Parameter(torch.zeros(fan_out)))
+        self.biases = None
+        if bias:
+            self.biases = nn.ParameterList(nn.Parameter(torch.zeros(shape[0]))
+                                           for shape in self.layer_shapes)
+
+    @classmethod
+    def from_arch(cls, in_shape: int | Sequence[int], arch: str | Sequence[object],
+                  **kwargs: object) -> Network:
+        """``Network.from_arch((2, 34, 34), "conv(8,3,s2)-conv(16,3,s2,p1)-fc(10)")``; ``arch``
+        as in ``asyncsim.architecture.parse_arch``, ``kwargs`` as in ``Network``."""
+        from .architecture import parse_arch
+
+        return cls([in_shape, *parse_arch(arch)], **kwargs)  # type: ignore[arg-type]
 
     # Layout of the flat neuron index space.
     @property
@@ -154,9 +173,34 @@ class Network(nn.Module):
             mask[self.layer_slice(self.n_layers - 1)] = False
         return mask
 
-    def fan_out(self) -> list[int]:
-        """Targets of one spike of each layer (0 for the output layer)."""
-        return self.layer_sizes[1:] + [0]
+    def fan_out(self) -> torch.Tensor:
+        """``[N]`` long: the target neurons one spike of each neuron reaches (SynOps)."""
+        out = torch.zeros(self.n_neurons, dtype=torch.long)
+        for proj in self.projections:
+            if proj.source > 0:
+                out[self.layer_slice(proj.source - 1)] += proj.fan_out()
+        return out.to(self.theta.device)
+
+    def bias_vector(self) -> torch.Tensor | None:
+        """``[N]`` bias of every neuron (a conv layer's per-channel bias repeated over its
+        positions), differentiable; None without biases."""
+        if self.biases is None:
+            return None
+        parts = [bias.repeat_interleave(size // shape[0])
+                 for bias, shape, size in zip(self.biases, self.layer_shapes, self.layer_sizes,
+                                              strict=True)]
+        return torch.cat(parts)
+
+    def first_reach(self) -> torch.Tensor:
+        """``[N]`` bool: the neurons reached at forward step 1 (targets of the input, whose
+        frame is delivered whole, and every neuron when the layers have biases)."""
+        mask = torch.zeros(self.n_neurons, dtype=torch.bool, device=self.theta.device)
+        if self.biases is not None:
+            return ~mask
+        for proj in self.projections:
+            if proj.source == 0:
+                mask[self.layer_slice(proj.target - 1)] = True
+        return mask
 
     def decay(self) -> torch.Tensor:
         """``[N]`` membrane decay per timestep, ``exp(-dt/tau)``."""
@@ -173,7 +217,8 @@ class Network(nn.Module):
                 raise _fail(name, tensor.detach()[~finite][0].item(), "must be finite")
 
     def extra_repr(self) -> str:
-        return (f"sizes={[self.n_in, *self.layer_sizes]}, dt={self.dt}, "
+        arch = ", ".join(p.describe() for p in self.projections)
+        return (f"sizes={[self.n_in, *self.layer_sizes]}, projections=[{arch}], dt={self.dt}, "
                 f"bias={self.biases is not None}, surrogate={self.surrogate.name}, "
                 f"readout={self.readout}, "
                 f"refractory_dropout={self.refractory_dropout}")

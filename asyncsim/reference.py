@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .delivery import Deliveries
 from .network import Network
 from .result import Records, SimResult
 from .rng import Stream, uniform
@@ -37,46 +38,43 @@ class _Layout:
     """Per-neuron views of the network's layer structure on one device and dtype."""
 
     def __init__(self, net: Network, dtype: torch.dtype, device: torch.device) -> None:
-        self.slices = [net.layer_slice(i) for i in range(net.n_layers)]
-        self.layer_of = net.layer_index().to(device)
         self.neuron = torch.arange(net.n_neurons, device=device)
         self.spiking = net.spiking().to(device)
         self.decay = net.decay().to(device=device, dtype=dtype)
         self.theta = net.theta.to(device=device, dtype=dtype)
-        self.fan_out = torch.tensor(net.fan_out(), device=device)[self.layer_of].to(dtype)
-        self.bias = torch.cat(list(net.biases)).to(dtype) if net.biases is not None else None
-
-    def any_per_layer(self, mask: torch.Tensor) -> torch.Tensor:
-        """``[B, N]`` bool → ``[B, L]``: whether each layer has a True entry."""
-        return torch.stack([mask[:, sl].any(dim=1) for sl in self.slices], dim=1)
-
-
-def _project(net: Network, delivery: torch.Tensor, layout: _Layout) -> torch.Tensor:
-    """Currents ``[B, N]`` from spike counts ``delivery`` sent along every projection l -> l+1."""
-    parts = [torch.zeros_like(delivery[:, layout.slices[0]])]
-    for src, weight in zip(layout.slices[:-1], list(net.weights)[1:], strict=True):
-        parts.append(delivery[:, src] @ weight.t())
-    return torch.cat(parts, dim=1)
+        self.fan_out = net.fan_out().to(device=device, dtype=dtype)
+        self.first_reach = net.first_reach().to(device)
+        bias = net.bias_vector()
+        self.bias = None if bias is None else bias.to(dtype)
 
 
 def _first_step_current(net: Network, frame: torch.Tensor, layout: _Layout) -> torch.Tensor:
-    """Input projection of the whole frame to layer 1, plus every layer's bias (k = 1)."""
-    current = torch.cat([frame @ net.weights[0].t(),
-                         frame.new_zeros(frame.shape[0], net.n_neurons - net.layer_sizes[0])],
-                        dim=1)
+    """The input projections of the whole frame plus every layer's bias (k = 1)."""
+    current = frame.new_zeros(frame.shape[0], net.n_neurons)
+    for proj, weight in zip(net.projections, net.weights, strict=True):
+        if proj.source == 0:
+            current[:, net.layer_slice(proj.target - 1)] += proj.apply(weight, frame)
     return current if layout.bias is None else current + layout.bias
+
+
+def needs_grad(net: Network, x: torch.Tensor) -> bool:
+    """Whether this call must build an autograd graph."""
+    return torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in net.parameters()))
 
 
 def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimResult:
     """Run ``x`` ``[T, B, n_in]`` through ``net`` with the asynchronous dynamics."""
     steps_t, batch, _ = x.shape
     device, dtype = x.device, x.dtype
-    n, n_layers = net.n_neurons, net.n_layers
+    n = net.n_neurons
     layout = _Layout(net, dtype, device)
-    out = layout.slices[-1]
+    deliveries = Deliveries(net, device)
+    out = net.layer_slice(net.n_layers - 1)
     dropout = net.refractory_dropout if net.training else 0.0
     key_fn = opts.strategy.key
     assert key_fn is not None, "sync runs on the layered backend"
+    ghost_rule = opts.surrogate_rule and needs_grad(net, x)
 
     u = x.new_zeros(batch, n)
     queue = x.new_zeros(batch, n)
@@ -92,11 +90,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
         refractory = torch.zeros(batch, n, dtype=torch.bool, device=device)
         count = x.new_zeros(batch, n)
         current = _first_step_current(net, x[t], layout)
-        reached = torch.zeros(batch, n_layers, dtype=torch.bool, device=device)
-        reached[:, 0] = True
-        if layout.bias is not None:
-            reached[:] = True
-        grad_reached = reached
+        reached = layout.first_reach.expand(batch, n)
         active = torch.ones(batch, dtype=torch.bool, device=device)
         steps = torch.zeros(batch, dtype=torch.int64, device=device)
         n_emitted = torch.zeros(batch, dtype=dtype, device=device)
@@ -107,8 +101,10 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             k += 1
             # a. integrate: reached (or, for the gradient only, ghost-reached) open neurons.
             open_ = ~refractory & active[:, None]
-            tested = reached[:, layout.layer_of] & open_ & layout.spiking
-            v = u + current * (grad_reached[:, layout.layer_of] & open_)
+            tested = reached & open_ & layout.spiking
+            # Only reached neurons get current (structurally: the deliveries' targets), and
+            # only open ones keep it; the ghost deliveries' zeros reach the others' gradients.
+            v = u + current * open_
             # b. fire
             s = spike(v - layout.theta, net.surrogate) * tested
             fired = (v.detach() > layout.theta) & tested
@@ -153,19 +149,13 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
                 b_idx, j_idx = selected.nonzero(as_tuple=True)
                 emit_log.append((b_idx, torch.full_like(b_idx, t), torch.full_like(b_idx, k),
                                  j_idx, sent[b_idx, j_idx].float()))
-            emitted_layers = layout.any_per_layer(selected)
-            reached = torch.zeros_like(reached)
-            reached[:, 1:] = emitted_layers[:, :-1]
-            delivery = emission
-            grad_reached = reached
-            if opts.surrogate_rule:
-                silent = tested & ~fired
-                delivery = delivery + s * silent
-                grad_reached = reached.clone()
-                grad_reached[:, 1:] |= layout.any_per_layer(silent)[:, :-1]
-            current = _project(net, delivery, layout)
+            # grad="surrogate": silent tests send their zero-valued spike variable along (SPEC 6),
+            # which matters only when there is a gradient to carry.
+            ghosts = s * (tested & ~fired) if ghost_rule else None
+            current = deliveries.currents(emission, selected, ghosts)
+            reached = deliveries.reach(selected)
             # The timestep ends once nothing is queued and nothing emitted has a target.
-            idle = ~(queue.detach() > 0).any(dim=1) & ~emitted_layers[:, :-1].any(dim=1)
+            idle = ~(queue.detach() > 0).any(dim=1) & ~(selected & (layout.fan_out > 0)).any(dim=1)
             ends = active & (stop | idle)
             steps = torch.where(ends, k, steps)
             active = active & ~ends

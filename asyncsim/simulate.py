@@ -119,12 +119,6 @@ def simulate(
     return simulate_reference(net, x, opts)
 
 
-def needs_grad(net: Network, x: torch.Tensor) -> bool:
-    """Whether this call must build an autograd graph."""
-    return torch.is_grad_enabled() and (
-        x.requires_grad or any(p.requires_grad for p in net.parameters()))
-
-
 def triton_ready(net: Network) -> bool:
     """Whether ``backend="auto"`` may use the Triton kernels: networks that fit the kernel's
     registers, with or without gradients (asyncsim/triton_autograd.py)."""

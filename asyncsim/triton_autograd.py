@@ -4,9 +4,10 @@
 the forward kernel alone (``kernels/forward.py``). With gradients the run is split where torch
 can differentiate it by itself:
 
-- ``first_step_currents`` (``W_1 x_t`` plus the biases, ``[T, B, N]``) and the flat transposed
-  hidden weights are computed by ordinary torch ops, so torch's autograd turns their gradients
-  into those of ``x``, ``W_1``, the biases and the hidden weights;
+- ``first_step_currents`` (the input projections of every frame plus the biases, ``[T, B, N]``)
+  and the flat hidden weights (``layout.flat_weights``) are computed by ordinary torch ops, so
+  torch's autograd turns their gradients into those of ``x``, the input weights, the biases and
+  the hidden weights;
 - ``asyncsim::event_loop`` (forward kernel, saving each timestep's start state) and
   ``asyncsim::event_loop_backward`` (``kernels/backward.py``) are ``torch.library`` custom ops
   joined by ``register_autograd``, with fake implementations, so ``torch.compile`` can trace a
@@ -23,12 +24,11 @@ from torch import Tensor
 
 from .kernels import forward
 from .kernels.backward import backward_event_loop
-from .kernels.layout import DeviceNetwork, device_network
+from .kernels.layout import DeviceNetwork, device_network, flat_weights
 from .kernels.records import EventBuffers
 from .network import Network
-from .reference import RunOptions
+from .reference import RunOptions, needs_grad
 from .result import SimResult
-from .simulate import needs_grad
 from .strategies import get_strategy
 
 # Integer options travel as one list; None (no limit, F = inf) is encoded as -1.
@@ -46,11 +46,11 @@ def _decode(value: int) -> int | None:
 def _unpack(weights: Tensor, tables: list[Tensor], ints: list[int], reals: list[float],
             strategy: str) -> tuple[DeviceNetwork, Tensor, RunOptions, float]:
     """The kernels' network view, seeds, options and refractory dropout from the ops' inputs."""
-    row_start, target_start, fan_out, theta, decay, seeds = tables
-    first_end, out_start, f, max_steps, stop_on_output, surrogate_rule = ints
+    projections, fan_out, first_reach, theta, decay, seeds = tables
+    out_start, f, max_steps, stop_on_output, surrogate_rule = ints
     lam, dropout, _ = reals
-    dev = DeviceNetwork(weights.contiguous(), row_start, target_start, fan_out, theta, decay,
-                        first_end, out_start)
+    dev = DeviceNetwork(weights.contiguous(), projections, fan_out, first_reach, theta, decay,
+                        out_start)
     opts = RunOptions(get_strategy(strategy), _decode(f), seeds, lam, _decode(max_steps),
                       _decode(stop_on_output), bool(surrogate_rule), record=False)
     return dev, seeds, opts, dropout
@@ -76,7 +76,7 @@ def event_loop(first: Tensor, weights: Tensor, tables: list[Tensor], ints: list[
 def _(first, weights, tables, ints, reals, strategy, surrogate):
     steps_t, batch, n = first.shape
     stat = first.new_empty(steps_t, batch, dtype=torch.int64)
-    return (first.new_empty(steps_t, batch, n), first.new_empty(steps_t, batch, n - ints[1]),
+    return (first.new_empty(steps_t, batch, n), first.new_empty(steps_t, batch, n - ints[0]),
             stat, torch.empty_like(stat), torch.empty_like(stat), torch.empty_like(first),
             first.new_empty(steps_t, batch, n, dtype=torch.int32))
 
@@ -118,13 +118,6 @@ def _backward(ctx, grad_counts, grad_membrane, *_):
 event_loop.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _flat_hidden_weights(net: Network, dev: DeviceNetwork) -> Tensor:
-    """The hidden projections in the layout of ``dev.weights`` (transposed rows), as a
-    differentiable function of ``net.weights``."""
-    rows = [w.t().reshape(-1) for w in list(net.weights)[1:]]
-    return torch.cat(rows) if rows else dev.weights
-
-
 def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
     """``simulate_reference`` on the Triton kernels, differentiable like it (SPEC 6).
 
@@ -135,14 +128,14 @@ def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
         return forward.simulate_triton(net, x, opts)
     forward.check_call(net, x)
     dev = device_network(net, x.device)
-    tables = [dev.row_start, dev.target_start, dev.fan_out, dev.theta, dev.decay,
+    tables = [dev.projections, dev.fan_out, dev.first_reach, dev.theta, dev.decay,
               opts.seeds.to(device=x.device, dtype=torch.int64).contiguous()]
-    ints = [dev.first_end, dev.out_start, _encode(opts.f), _encode(opts.max_steps),
+    ints = [dev.out_start, _encode(opts.f), _encode(opts.max_steps),
             _encode(opts.stop_on_output), int(opts.surrogate_rule)]
     dropout = net.refractory_dropout if net.training else 0.0
     reals = [float(opts.lam), float(dropout), net.surrogate.scale]
     counts, membrane, steps, emitted, synops, _, _ = event_loop(
-        forward.first_step_currents(net, x), _flat_hidden_weights(net, dev), tables, ints,
+        forward.first_step_currents(net, x), flat_weights(net), tables, ints,
         reals, opts.strategy.name, net.surrogate.name)
     res = SimResult(counts=counts, forward_steps=steps, emitted=emitted, synops=synops,
                     output_membrane=membrane, layer_sizes=list(net.layer_sizes),

@@ -86,6 +86,16 @@ class FrameSet(Dataset):
         return self.sensor.n_channels
 
     @property
+    def in_shape(self) -> tuple[int, int, int]:
+        """The frames' channels as a map ``(C, H, W)`` = (polarities, height, width) of the
+        pooled sensor, the order of the flattened channels (``p*H*W + y*W + x``); a 1-D sensor
+        (height 1, e.g. SHD's cochlea or the timing task) is ``(n_in, 1, 1)``."""
+        sensor = self.sensor
+        if sensor.height == 1:
+            return (self.n_in, 1, 1)
+        return (sensor.polarities, sensor.height, sensor.width)
+
+    @property
     def n_steps(self) -> int:
         """The longest sample's number of timesteps (the T of a padded batch of all)."""
         return int(self.lengths.max(initial=0))

@@ -10,11 +10,10 @@ each step's ``v`` and flags (tested, fired, selected, open, sent count) into a p
 steps: ``gu`` (membrane), ``gq`` (queue entries) and ``gnext`` (the current integrated at the
 following step). Per step k, in reverse:
 
-- pull back the deliveries of step k: ``g_delivery[j] = sum_i W[i, j] gnext[i]`` for the
-  emitted neurons and, with ``grad="surrogate"``, the tested silent ones (dense over their
-  target layer, which is what the ghost delivery reaches), and ``dW[i, j] += gnext[i] * e_j``
-  for the emitted counts ``e_j`` (atomics into one flat buffer shaped like the forward's
-  transposed weights);
+- pull back the deliveries of step k: ``g_delivery[j] = sum_i W[i, j] gnext[i]`` over the
+  synapses of the emitted neurons and, with ``grad="surrogate"``, of the tested silent ones
+  (what the ghost delivery touches), and ``dW[i, j] += gnext[i] * e_j`` for the emitted counts
+  ``e_j`` (atomics into one flat buffer shaped like the forward's flat weights, ``layout``);
 - the queue: an emitted entry takes ``g_delivery``, a kept one keeps ``gq``; a fired spike
   receives its entry's gradient (only real spikes enter the queue);
 - the spike variable ``s``: counts (``dL/dc``), queue, ghost delivery and the reset
@@ -36,8 +35,9 @@ import triton.language as tl
 
 from asyncsim.reference import RunOptions
 
-from .forward import compact_sources, forward_step, source_tile, step_constants, timestep_start
+from .forward import compact_sources, forward_step, step_constants, timestep_start
 from .layout import DeviceNetwork
+from .synapses import projection_segment, synapse_tile
 
 ATAN: tl.constexpr = tl.constexpr(0)
 FAST_SIGMOID: tl.constexpr = tl.constexpr(1)
@@ -72,31 +72,33 @@ def surrogate_grad(z, SURROGATE: tl.constexpr, scale):
 
 @triton.jit
 def _pull_back(scratch_ptr, gdel_ptr, sources, sent, gnext, idx, weights_ptr, grad_weights_ptr,
-               row_start_ptr, target_start_ptr, fan_out_ptr, BLOCK_N: tl.constexpr,
-               BLOCK_S: tl.constexpr):
-    """Transpose of ``forward._propagate``: ``sum_i W[i, j] gnext[i]`` for every source lane j
-    (zero elsewhere); adds ``gnext[i] * sent[j]`` to the weight gradient of each emitted j."""
-    n_src = compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N)
-    for start in range(0, n_src, BLOCK_S):
-        j, live, count, offset, hit = source_tile(scratch_ptr, start, n_src, idx, row_start_ptr,
-                                                  target_start_ptr, fan_out_ptr, BLOCK_N,
-                                                  BLOCK_S)
-        w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32)
-        tl.store(gdel_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live)
-        tl.atomic_add(grad_weights_ptr + offset, gnext[None, :] * count[:, None],
-                      mask=hit & (count[:, None] > 0))
+               proj_ptr, n_proj, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Transpose of ``forward._propagate``: ``sum_i W[i, j] gnext[i]`` over the synapses of
+    every source lane j (zero elsewhere); adds ``gnext[i] * sent[j]`` to the gradient of the
+    weight of each synapse of an emitted j (atomics: conv synapses share weights)."""
+    tl.store(gdel_ptr + idx, tl.zeros([BLOCK_N], dtype=tl.float32))
+    compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N)
+    for p in range(0, n_proj):
+        lo, hi = projection_segment(proj_ptr, p, sources, idx)
+        for start in range(lo, hi, BLOCK_S):
+            j, live, count, scale, offset, hit, w = synapse_tile(
+                scratch_ptr, start, hi, proj_ptr, p, idx, weights_ptr, BLOCK_N, BLOCK_S)
+            # A source with several projections (recurrent ones) sums their pull-backs.
+            tl.atomic_add(gdel_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live)
+            tl.atomic_add(grad_weights_ptr + offset, gnext[None, :] * count[:, None] * scale,
+                          mask=hit & (count[:, None] > 0))
     # The pulled-back values were stored by other threads.
     tl.debug_barrier()
     return tl.load(gdel_ptr + idx, mask=sources, other=0.0)
 
 
-@triton.jit(do_not_specialize=["n_t", "batch", "n", "first_end", "out_start", "f", "max_steps",
+@triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
                                "stop_after", "max_k"])
 def _backward_kernel(
-    first_ptr, weights_ptr, row_start_ptr, target_start_ptr, fan_out_ptr, theta_ptr,
+    first_ptr, weights_ptr, proj_ptr, fan_out_ptr, first_reach_ptr, theta_ptr,
     decay_ptr, seeds_ptr, u_start_ptr, q_start_ptr, grad_counts_ptr, grad_membrane_ptr,
     grad_first_ptr, grad_weights_ptr, scratch_ptr, gdel_ptr, trace_v_ptr, trace_flags_ptr,
-    n_t, batch, n, first_end, out_start, f, max_steps, stop_after, lam, dropout, max_k, scale,
+    n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, max_k, scale,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, SURROGATE: tl.constexpr,
     GHOSTS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr,
 ):
@@ -108,6 +110,7 @@ def _backward_kernel(
     spiking = theta < float("inf")
     decay = tl.load(decay_ptr + idx, mask=valid, other=0.0)
     fan_out = tl.load(fan_out_ptr + idx, mask=valid, other=0)
+    first_reach = tl.load(first_reach_ptr + idx, mask=valid, other=0) != 0
     seed = tl.load(seeds_ptr + b)
     scratch = scratch_ptr + b * (2 * BLOCK_N)
     gdel_buf = gdel_ptr + b * BLOCK_N
@@ -124,16 +127,15 @@ def _backward_kernel(
         queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid, other=0)
         since = tl.zeros([BLOCK_N], dtype=tl.int32)
         pre, refractory, current, reach, k, first_out, active = timestep_start(
-            first_ptr, out_row, n, idx, first_end, BLOCK_N)
+            first_ptr, out_row, n, idx, first_reach, BLOCK_N)
         while active:
             k += 1
             open_ = ~refractory
             (u, queue, since, pre, refractory, current, reach, first_out, active, v, tested,
              fired, selected, sent) = forward_step(
                 u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
-                theta, fan_out, scratch, weights_ptr, row_start_ptr, target_start_ptr,
-                fan_out_ptr, out_start, f, max_steps, stop_after, lam, dropout, STRATEGY,
-                BY_ROUNDS, BLOCK_N, BLOCK_S)
+                theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f, max_steps,
+                stop_after, lam, dropout, STRATEGY, BY_ROUNDS, BLOCK_N, BLOCK_S)
             flags = (tl.where(tested & spiking, _TESTED, 0) | tl.where(fired, _FIRED, 0)
                      | tl.where(selected, _SELECTED, 0) | tl.where(open_, _OPEN, 0)
                      | (sent << _COUNT_SHIFT))
@@ -163,8 +165,8 @@ def _backward_kernel(
             sources = (selected | ghost) & (fan_out > 0)
             if rk > 0:  # the last step's deliveries are never integrated
                 gdel = _pull_back(scratch, gdel_buf, sources, flags >> _COUNT_SHIFT, gnext, idx,
-                                  weights_ptr, grad_weights_ptr, row_start_ptr,
-                                  target_start_ptr, fan_out_ptr, BLOCK_N, BLOCK_S)
+                                  weights_ptr, grad_weights_ptr, proj_ptr, n_proj,
+                                  BLOCK_N, BLOCK_S)
             else:
                 gdel = tl.zeros([BLOCK_N], dtype=tl.float32)
             gq = tl.where(selected, gdel, gq)
@@ -174,7 +176,7 @@ def _backward_kernel(
             gu = tl.where(fired, 0.0, gu) + g_spike * dsdv
             integrates = (flags & _OPEN) != 0
             if kk == 1:
-                integrates = idx < first_end
+                integrates = first_reach
             gnext = tl.where(integrates, gu, 0.0)
         tl.store(grad_first_ptr + out_row * n + idx, gnext, mask=valid)
         # The leak at the start of timestep t: u_t = u_(t-1, end) * decay.
@@ -207,10 +209,10 @@ def backward_event_loop(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Te
     trace_flags = torch.empty(batch, max_k, n, dtype=torch.int32, device=device)
     u_start, q_start = start_state
     _backward_kernel[(batch,)](
-        first, dev.weights, dev.row_start, dev.target_start, dev.fan_out, dev.theta, dev.decay,
+        first, dev.weights, dev.projections, dev.fan_out, dev.first_reach, dev.theta, dev.decay,
         seeds, u_start, q_start, grad_counts.float().contiguous(),
         grad_membrane.float().contiguous(), grad_first, grad_weights, scratch, gdel, trace_v,
-        trace_flags, steps_t, batch, n, dev.first_end, dev.out_start, consts.f,
+        trace_flags, steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f,
         consts.max_steps, consts.stop_after, consts.lam, consts.dropout, max_k, scale,
         STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds, SURROGATE=SURROGATE_IDS[surrogate],
         GHOSTS=opts.surrogate_rule, BLOCK_N=consts.block_n, BLOCK_S=consts.block_s,

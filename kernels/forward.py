@@ -13,8 +13,9 @@ b. fire, with refractory dropout drawn from stream 2 in training mode;
 c. enqueue; d. rank the pending neurons with ``strategy_keys.ranking_key`` and select the top F
    with ``selection.select_top_f`` (no sort);
 then propagate sparsely: the selected neurons that have targets are compacted into a per-sample
-scratch list, and chunks of ``BLOCK_S`` of them load only their own contiguous weight rows
-(``layout``), so a step costs F x fan-out weight reads, not N x N.
+scratch list, and for each projection, chunks of ``BLOCK_S`` of its sources load only the
+weights of their own synapses (``synapses.py``), so a step costs F x fan-out weight reads, not
+N x N.
 
 For the backward pass the launch can also save every timestep's starting membrane and queue;
 the backward kernel (``backward.py``) recomputes each timestep from them with the same
@@ -44,6 +45,7 @@ from .layout import DeviceNetwork, device_network
 from .records import EventBuffers, append_records
 from .selection import by_rounds, select_top_f
 from .strategy_keys import float32_scalar, ranking_key, strategy_id
+from .synapses import projection_segment, synapse_tile
 
 # State vectors live in registers: past this many neurons they would spill beyond use.
 MAX_NEURONS = 16384
@@ -67,27 +69,9 @@ def compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N: tl.constexpr):
 
 
 @triton.jit
-def source_tile(scratch_ptr, start, n_src, idx, row_start_ptr, target_start_ptr, fan_out_ptr,
-                BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
-    """Sources ``start .. start + BLOCK_S`` of the compacted list as a ``[BLOCK_S, BLOCK_N]``
-    tile: their neuron ``j``, count, and for each lane ``(s, i)`` the offset of ``W[i, j_s]`` in
-    the flat transposed weights and whether neuron ``i`` is a target of ``j_s`` (``hit``)."""
-    s = start + tl.arange(0, BLOCK_S)
-    live = s < n_src
-    j = tl.load(scratch_ptr + s, mask=live, other=0)
-    count = tl.load(scratch_ptr + BLOCK_N + s, mask=live, other=0).to(tl.float32)
-    row = tl.load(row_start_ptr + j, mask=live, other=0)
-    first = tl.load(target_start_ptr + j, mask=live, other=0)
-    width = tl.load(fan_out_ptr + j, mask=live, other=0)
-    col = idx[None, :] - first[:, None]
-    hit = live[:, None] & (col >= 0) & (col < width[:, None])
-    return j, live, count, row[:, None] + col, hit
-
-
-@triton.jit
-def _propagate(scratch_ptr, sources, sent, idx, weights_ptr, row_start_ptr, target_start_ptr,
-               fan_out_ptr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
-    """Deliver the ``sent`` counts of the ``sources`` lanes along their weight rows only.
+def _propagate(scratch_ptr, sources, sent, idx, weights_ptr, proj_ptr, n_proj,
+               BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Deliver the ``sent`` counts of the ``sources`` lanes along their synapses only.
 
     Returns the currents ``[BLOCK_N]``, the reached neurons (every target of a source, whatever
     the weight) and the number of sources.
@@ -95,36 +79,35 @@ def _propagate(scratch_ptr, sources, sent, idx, weights_ptr, row_start_ptr, targ
     n_src = compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N)
     current = tl.zeros([BLOCK_N], dtype=tl.float32)
     reach = idx < 0
-    for start in range(0, n_src, BLOCK_S):
-        _, _, count, offset, hit = source_tile(scratch_ptr, start, n_src, idx, row_start_ptr,
-                                               target_start_ptr, fan_out_ptr, BLOCK_N, BLOCK_S)
-        w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32)
-        current += tl.sum(w * count[:, None], 0)
-        reach = reach | (tl.max(hit.to(tl.int32), 0) > 0)
+    for p in range(0, n_proj):
+        lo, hi = projection_segment(proj_ptr, p, sources, idx)
+        for start in range(lo, hi, BLOCK_S):
+            _, _, count, _, _, hit, w = synapse_tile(scratch_ptr, start, hi, proj_ptr, p, idx,
+                                                     weights_ptr, BLOCK_N, BLOCK_S)
+            current += tl.sum(w * count[:, None], 0)
+            reach = reach | (tl.max(hit.to(tl.int32), 0) > 0)
     # The next step overwrites the list.
     tl.debug_barrier()
     return current, reach, n_src
 
 
 @triton.jit
-def timestep_start(first_ptr, out_row, n, idx, first_end, BLOCK_N: tl.constexpr):
+def timestep_start(first_ptr, out_row, n, idx, first_reach, BLOCK_N: tl.constexpr):
     """Step-loop state at the start of a timestep (3.1): ``p``, refractory flags, the currents
-    and reach of step 1 (the input to layer 1 and the biases: neurons ``[0, first_end)``), the
-    step counter, the step of the first output spike (none) and ``active``."""
+    and reach of step 1 (the input projections and the biases: ``first_reach``), the step
+    counter, the step of the first output spike (none) and ``active``."""
     pre = tl.zeros([BLOCK_N], dtype=tl.float32)
     refractory = idx < 0
     current = tl.load(first_ptr + out_row * n + idx, mask=idx < n, other=0.0)
-    reach = idx < first_end
-    return (pre, refractory, current, reach, tl.zeros([], tl.int32), tl.full([], -1, tl.int32),
-            tl.full([], 1, tl.int1))
+    return (pre, refractory, current, first_reach, tl.zeros([], tl.int32),
+            tl.full([], -1, tl.int32), tl.full([], 1, tl.int1))
 
 
 @triton.jit
 def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
-                 theta, fan_out, scratch, weights_ptr, row_start_ptr, target_start_ptr,
-                 fan_out_ptr, out_start, f, max_steps, stop_after, lam, dropout,
-                 STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr,
-                 BLOCK_S: tl.constexpr):
+                 theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f,
+                 max_steps, stop_after, lam, dropout, STRATEGY: tl.constexpr,
+                 BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
     """Forward step ``k`` of one sample (SPEC 3.2 a-d) and the propagation of its emissions.
 
     Shared by the forward kernel and the backward kernel's recomputation, so both take exactly
@@ -159,8 +142,8 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
     sent = tl.where(selected, queue, 0)
     queue = tl.where(selected, 0, queue)
     current, reach, n_src = _propagate(
-        scratch, selected & (fan_out > 0), sent, idx, weights_ptr, row_start_ptr,
-        target_start_ptr, fan_out_ptr, BLOCK_N, BLOCK_S)
+        scratch, selected & (fan_out > 0), sent, idx, weights_ptr, proj_ptr, n_proj, BLOCK_N,
+        BLOCK_S)
     # The timestep ends once nothing is queued and nothing emitted has a target.
     idle = (n_pending <= f_step) & (n_src == 0)
     active = ~(stop | idle)
@@ -168,13 +151,13 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
             fired, selected, sent)
 
 
-@triton.jit(do_not_specialize=["n_t", "batch", "n", "first_end", "out_start", "f", "max_steps",
+@triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
                                "stop_after", "capacity", "record", "save"])
 def _event_loop_kernel(
-    first_ptr, weights_ptr, row_start_ptr, target_start_ptr, fan_out_ptr, theta_ptr,
+    first_ptr, weights_ptr, proj_ptr, fan_out_ptr, first_reach_ptr, theta_ptr,
     decay_ptr, seeds_ptr, scratch_ptr, counts_ptr, membrane_ptr, steps_ptr, emitted_ptr,
     synops_ptr, fires_ptr, n_fires_ptr, emissions_ptr, n_emissions_ptr, u_start_ptr, q_start_ptr,
-    n_t, batch, n, first_end, out_start, f, max_steps, stop_after, lam, dropout, capacity, record,
+    n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, capacity, record,
     save,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr,
     BLOCK_S: tl.constexpr,
@@ -185,6 +168,7 @@ def _event_loop_kernel(
     theta = tl.load(theta_ptr + idx, mask=valid, other=1.0)
     decay = tl.load(decay_ptr + idx, mask=valid, other=0.0)
     fan_out = tl.load(fan_out_ptr + idx, mask=valid, other=0)
+    first_reach = tl.load(first_reach_ptr + idx, mask=valid, other=0) != 0
     seed = tl.load(seeds_ptr + b)
     scratch = scratch_ptr + b * (2 * BLOCK_N)
     fires_buf = fires_ptr + b * capacity * 4
@@ -208,15 +192,14 @@ def _event_loop_kernel(
         count = tl.zeros([BLOCK_N], dtype=tl.int32)
         sent_total = tl.zeros([BLOCK_N], dtype=tl.int32)
         pre, refractory, current, reach, k, first_out, active = timestep_start(
-            first_ptr, out_row, n, idx, first_end, BLOCK_N)
+            first_ptr, out_row, n, idx, first_reach, BLOCK_N)
         while active:
             k += 1
             (u, queue, since, pre, refractory, current, reach, first_out, active, v, _, fired,
              selected, sent) = forward_step(
                 u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
-                theta, fan_out, scratch, weights_ptr, row_start_ptr, target_start_ptr,
-                fan_out_ptr, out_start, f, max_steps, stop_after, lam, dropout, STRATEGY,
-                BY_ROUNDS, BLOCK_N, BLOCK_S)
+                theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f, max_steps,
+                stop_after, lam, dropout, STRATEGY, BY_ROUNDS, BLOCK_N, BLOCK_S)
             count += fired.to(tl.int32)
             sent_total += sent
             if record != 0:
@@ -250,20 +233,23 @@ def check_call(net: Network, x: torch.Tensor) -> None:
 
 
 def first_step_currents(net: Network, x: torch.Tensor) -> torch.Tensor:
-    """``[T, B, N]`` float32 deliveries of step k = 1: ``W_1 x_t`` to layer 1 plus the biases.
+    """``[T, B, N]`` float32 deliveries of step k = 1: the input projections of every frame
+    plus the biases.
 
-    One dense matmul for all T (weights upcast to float32, as in the bf16 comparison);
-    differentiable in torch, which is how the input, ``W_1`` and the biases get their gradients
-    (asyncsim/triton_autograd.py).
+    One dense op per input projection for all T (weights upcast to float32, as in the bf16
+    comparison); differentiable in torch, which is how the input, the input weights and the
+    biases get their gradients (asyncsim/triton_autograd.py).
     """
     steps_t, batch, n_in = x.shape
-    w_in = net.weights[0].float()
-    current = x.new_zeros(steps_t, batch, net.n_neurons, dtype=torch.float32)
-    current[..., net.layer_slice(0)] = (x.reshape(-1, n_in).float() @ w_in.t()).reshape(
-        steps_t, batch, -1)
-    if net.biases is not None:
-        current = current + torch.cat([bias.float() for bias in net.biases])
-    return current
+    frames = x.reshape(-1, n_in).float()
+    current = x.new_zeros(steps_t * batch, net.n_neurons, dtype=torch.float32)
+    for proj, weight in zip(net.projections, net.weights, strict=True):
+        if proj.source == 0:
+            current[:, net.layer_slice(proj.target - 1)] += proj.apply(weight.float(), frames)
+    bias = net.bias_vector()
+    if bias is not None:
+        current = current + bias.float()
+    return current.reshape(steps_t, batch, net.n_neurons)
 
 
 @dataclass(frozen=True)
@@ -310,10 +296,10 @@ def launch(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor, opts: R
     scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
     u_start, q_start = start_state or (counts, counts)  # unused when not saving
     _event_loop_kernel[(batch,)](
-        first, dev.weights, dev.row_start, dev.target_start, dev.fan_out, dev.theta,
+        first, dev.weights, dev.projections, dev.fan_out, dev.first_reach, dev.theta,
         dev.decay, seeds, scratch, counts, membrane, stats[0], stats[1], stats[2],
         buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions, u_start, q_start,
-        steps_t, batch, n, dev.first_end, dev.out_start, consts.f, consts.max_steps,
+        steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f, consts.max_steps,
         consts.stop_after, consts.lam, consts.dropout, buffers.capacity, int(opts.record),
         int(start_state is not None), STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds,
         BLOCK_N=consts.block_n, BLOCK_S=consts.block_s, num_warps=consts.num_warps,

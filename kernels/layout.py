@@ -1,13 +1,16 @@
-"""Device layout of a ``Network`` for the event-loop kernel (SPEC 1, SPEC 3.2a).
+"""Device layout of a ``Network`` for the event-loop kernels (SPEC 1, SPEC 3.2a).
 
-Sparse propagation reads only the outgoing weights of the spikes being delivered, so every
-source neuron's outgoing weights must be one contiguous row: projection ``l -> l+1`` is stored
-transposed, ``W_{l+1}^T`` ``[n_l, n_{l+1}]``, and all projections after the input one are
-concatenated into one flat buffer. Neuron ``j`` of layer ``l`` sends to the ``fan_out[j]``
-neurons starting at flat index ``target_start[j]``, with weights
-``weights[row_start[j] : row_start[j] + fan_out[j]]``. Output neurons have no row
-(``fan_out = 0``). The input projection is not stored here: it is a dense matmul done once per
-run on the host side (see ``forward.first_step_currents``).
+Sparse propagation reads only the weights of the synapses of the spikes being delivered. The
+weights of every projection whose source is a neuron layer are concatenated into one flat
+buffer: a dense projection transposed (``W^T``, ``[n_source_pooled, n_target]``: the outgoing
+weights of one source are one contiguous row), a convolution as ``weight.flatten()``
+(``[C_out, C_in, K, K]``). The input projections are not stored here: they deliver the whole
+frame at step 1, a dense op done for all T before the launch (``forward.first_step_currents``).
+
+``projections`` describes each stored projection by one row of int32 fields (``FIELDS``): its
+source and target neuron ranges, kind, offset in the flat weights and geometry. The kernels
+locate a synapse ``(source j, target i)`` arithmetically from them, which is the same rule as
+``asyncsim.architecture.Projection.synapse_table``.
 """
 
 from __future__ import annotations
@@ -16,22 +19,25 @@ from dataclasses import dataclass
 
 import torch
 
+from asyncsim.architecture import CONV, Projection
 from asyncsim.network import Network
 
 WEIGHT_DTYPES = (torch.float32, torch.bfloat16)
+FIELDS = ("src_lo", "src_hi", "tgt_lo", "n_tgt", "is_conv", "w_base", "c_in", "h_in", "w_in",
+          "pool", "h_pooled", "w_pooled", "kernel", "stride", "padding", "h_out", "w_out")
+_INT32_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
 class DeviceNetwork:
-    """Per-neuron tables ``[N]`` and the flat transposed weights, contiguous, on one device."""
+    """Per-neuron tables ``[N]``, the projection table and the flat weights, on one device."""
 
     weights: torch.Tensor  # flat, float32 or bfloat16
-    row_start: torch.Tensor  # int64
-    target_start: torch.Tensor  # int32
-    fan_out: torch.Tensor  # int32
+    projections: torch.Tensor  # [P, len(FIELDS)] int32
+    fan_out: torch.Tensor  # int32: targets of one spike of each neuron
+    first_reach: torch.Tensor  # int32: 1 for the neurons reached at forward step 1
     theta: torch.Tensor  # float32
     decay: torch.Tensor  # float32
-    first_end: int  # neurons [0, first_end) are reached at k = 1: layer 1, all if biased
     out_start: int  # flat index of the first output neuron
 
 
@@ -45,34 +51,53 @@ def weight_dtype(net: Network) -> torch.dtype:
     return dtypes.pop()
 
 
+def stored_projections(net: Network) -> list[tuple[Projection, torch.Tensor]]:
+    """The projections the kernels propagate (source is a neuron layer) and their weights."""
+    return [(p, w) for p, w in zip(net.projections, net.weights, strict=True) if p.source > 0]
+
+
+def flat_weights(net: Network) -> torch.Tensor:
+    """The stored projections' weights in the kernels' flat layout, a differentiable function
+    of ``net.weights``."""
+    parts = [w.t().reshape(-1) if p.kind != CONV else w.reshape(-1)
+             for p, w in stored_projections(net)]
+    if not parts:
+        return net.weights[0].new_zeros(0)
+    return torch.cat(parts)
+
+
+def _fields(net: Network, proj: Projection, w_base: int) -> list[int]:
+    src, tgt = net.layer_slice(proj.source - 1), net.layer_slice(proj.target - 1)
+    c_in, h_in, w_in = proj.in_shape
+    _, h_pooled, w_pooled = proj.pooled_shape
+    row = {"src_lo": src.start, "src_hi": src.stop, "tgt_lo": tgt.start,
+           "n_tgt": proj.n_target, "is_conv": int(proj.kind == CONV), "w_base": w_base,
+           "c_in": c_in, "h_in": h_in, "w_in": w_in, "pool": proj.pool, "h_pooled": h_pooled,
+           "w_pooled": w_pooled, "kernel": proj.kernel, "stride": proj.stride,
+           "padding": proj.padding, "h_out": proj.out_shape[1], "w_out": proj.out_shape[2]}
+    return [row[name] for name in FIELDS]
+
+
 def device_network(net: Network, device: torch.device) -> DeviceNetwork:
-    """Build the kernel's view of ``net`` on ``device`` (copies: any input stride is fine)."""
-    dtype = weight_dtype(net)
-    sizes, offsets = net.layer_sizes, net.offsets
-    rows = [w.detach().t().reshape(-1) for w in list(net.weights)[1:]]
-    flat = torch.cat(rows) if rows else torch.zeros(0, dtype=dtype, device=device)
-    row_start, target_start, fan_out = [], [], []
-    base = 0
-    for layer, size in enumerate(sizes):
-        width = net.fan_out()[layer]
-        row_start.append(base + torch.arange(size, dtype=torch.int64) * width)
-        target_start.append(torch.full((size,), offsets[layer + 1] if width else 0))
-        fan_out.append(torch.full((size,), width))
-        base += size * width
-
-    def table(parts: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
-        return torch.cat(parts).to(device=device, dtype=dtype).contiguous()
-
+    """Build the kernels' view of ``net`` on ``device`` (copies: any input stride is fine)."""
+    weight_dtype(net)
+    rows, base = [], 0
+    for proj, weight in stored_projections(net):
+        rows.append(_fields(net, proj, base))
+        base += weight.numel()
+    if base > _INT32_MAX:
+        raise ValueError(f"weights: the Triton backend addresses at most {_INT32_MAX} hidden "
+                         f"weights, got {base}")
+    table = torch.tensor(rows, dtype=torch.int32).reshape(len(rows), len(FIELDS))
     return DeviceNetwork(
-        weights=flat.to(device).contiguous(),
-        row_start=table(row_start, torch.int64),
-        target_start=table(target_start, torch.int32),
-        fan_out=table(fan_out, torch.int32),
+        weights=flat_weights(net).detach().to(device).contiguous(),
+        projections=table.to(device).contiguous(),
+        fan_out=net.fan_out().to(device=device, dtype=torch.int32).contiguous(),
+        first_reach=net.first_reach().to(device=device, dtype=torch.int32).contiguous(),
         # A non-spiking (membrane readout) neuron integrates but never crosses threshold.
         theta=torch.where(net.spiking(), net.theta, torch.inf).to(device=device,
                                                                    dtype=torch.float32),
         # Network.decay() in float32 even for a bfloat16 network: the state is float32.
         decay=torch.exp(-net.dt / net.tau.to(device=device, dtype=torch.float32)),
-        first_end=net.n_neurons if net.biases is not None else net.offsets[1],
         out_start=net.offsets[-2],
     )

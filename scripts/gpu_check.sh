@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GPU check of the Triton kernels (docs/kernels.md): the kernel tests on CUDA (forward, backward,
-# torch.compile), then the standard profile of `asyncsim bench` (forward against the reference
-# and layered backends; forward + backward time and peak memory, growth with T and F), whose
-# table is printed last. Made for a bare GPU machine where the repository is not installed
+# torch.compile, conv and recurrent networks), then the standard profile of `asyncsim bench`
+# (forward against the reference and layered backends; forward + backward time and peak memory,
+# growth with T and F) and the convolutional N-MNIST profile, whose table is printed last. Made for a bare GPU machine where the repository is not installed
 # and nothing can be installed: it stages an importable tree under /tmp and runs from there.
 # Each part has its own time limit; together at most 8 minutes.
-# Output is also written to $OUT (when set): pytest.log, bench.txt, bench_gpu.json, bench_gpu.png.
+# Output is also written to $OUT (when set): pytest.log, bench.txt, bench_gpu.json, bench_gpu.png,
+# bench_conv.txt, bench_conv.json.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,7 @@ print("device:", torch.cuda.get_device_name() if torch.cuda.is_available() else 
 print("asyncsim from", fwd.__file__)
 PY
 
-timeout 240 "${py[@]}" -m pytest tests/kernels -q -p no:cacheprovider 2>&1 | tee "$out/pytest.log"
+timeout 200 "${py[@]}" -m pytest tests/kernels -q -p no:cacheprovider 2>&1 | tee "$out/pytest.log"
 tests=${PIPESTATUS[0]}
 echo "pytest tests/kernels on CUDA: exit status $tests"
 
@@ -38,7 +39,13 @@ echo "pytest tests/kernels on CUDA: exit status $tests"
 # and snnTorch (when installed); forward + backward time and peak memory over T and F. The
 # reference backward at F=1 is left out (thousands of Python-level steps, each saving [B, N]
 # tensors for autograd: estimated minutes and tens of GiB).
-timeout 200 "${py[@]}" -m asyncsim bench --config benchmarks/profiles/gpu_standard.yaml \
+timeout 150 "${py[@]}" -m asyncsim bench --config benchmarks/profiles/gpu_standard.yaml \
     --json "$out/bench_gpu.json" --plot "$out/bench_gpu.png" 2>&1 | tee "$out/bench.txt"
 bench=${PIPESTATUS[0]}
-[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
+
+# The conv N-MNIST network (benchmarks/profiles/gpu_conv_nmnist.yaml): 2x34x34 -> conv 8 ->
+# conv 16 -> conv 32 -> fc 10, B=256, F=8/64, Triton against the reference and layered.
+timeout 90 "${py[@]}" -m asyncsim bench --config benchmarks/profiles/gpu_conv_nmnist.yaml \
+    --json "$out/bench_conv.json" 2>&1 | tee "$out/bench_conv.txt"
+conv=${PIPESTATUS[0]}
+[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ] && [ "$conv" -eq 0 ]

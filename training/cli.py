@@ -27,6 +27,39 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _split_top_level(text: str) -> list[str]:
+    """``"conv(8,3,s2), fc(16)"`` -> ``["conv(8,3,s2)", "fc(16)"]``: commas inside parentheses
+    stay with their token."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item.strip().strip("'\"") for item in items if item.strip()]
+
+
+def arch_value(text: str) -> str | list[object]:
+    """``--arch``: an architecture string is kept as written (``conv(8,3,s2)-fc(16,rec)``);
+    a YAML list (``"[conv(8,3,s2), fc(64)]"``, ``"[64, 64]"``) is read with the commas inside
+    a layer's parentheses kept, which plain YAML would split."""
+    stripped = text.strip()
+    if not stripped.startswith("["):
+        return stripped
+    try:
+        value = yaml.safe_load(stripped)
+    except yaml.YAMLError:
+        value = None
+    if isinstance(value, list) and all(
+            not isinstance(item, str) or item.count("(") == item.count(")") for item in value):
+        return value
+    if not stripped.endswith("]"):
+        return stripped  # make_config reports it, naming arch
+    return [int(item) if item.isdigit() else item
+            for item in _split_top_level(stripped[1:-1])]
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .trainer import train
 
@@ -82,6 +115,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     for f in dataclasses.fields(TrainConfig):
         # Both spellings: `wandb agent` passes sweep parameters as --batch_size=64.
         flags = dict.fromkeys([f"--{f.name.replace('_', '-')}", f"--{f.name}"])
+        if f.name == "arch":
+            train.add_argument(*flags, dest=f.name, type=arch_value, default=None,
+                               help='the hidden layers, e.g. "conv(8,3,s2)-conv(16,3,s2,p1)" '
+                               'or "fc(128,rec)"; the output layer fc(n_classes) is appended '
+                               '(docs/training.md)')
+            continue
         train.add_argument(*flags, dest=f.name, type=yaml.safe_load,
                            default=None, help=f"override {f.name} (YAML value)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")

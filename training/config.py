@@ -1,8 +1,13 @@
 """Experiment configuration: defaults < YAML file < command-line overrides, validated up front.
 
 Every field of ``TrainConfig`` can be set in the YAML file and overridden on the command line
-(``--lr 0.01``, ``--hidden "[64, 64]"``, values parsed as YAML). A bad value raises one
-``ValueError`` naming the key, before any work starts.
+(``--lr 0.01``, ``--hidden "[64, 64]"``, values parsed as YAML; ``--arch "conv(8,3,s2)-fc(64)"``
+is kept as written). A bad value raises one ``ValueError`` naming the key, before any work
+starts.
+
+The network is ``hidden`` (dense layer sizes) or, when set, ``arch`` (the hidden layers as an
+architecture string or list, asyncsim/architecture.py), followed in both cases by the output
+layer ``fc(n_classes)`` that the trainer appends (docs/training.md#architectures).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from asyncsim.architecture import Dense, LayerSpec, Link, parse_arch
 from asyncsim.network import READOUTS
 from asyncsim.simulate import BACKENDS, GRAD_RULES, parse_f
 from asyncsim.strategies import STRATEGIES
@@ -23,6 +29,7 @@ from asyncsim.surrogates import make_surrogate
 LOSSES = ("rate_ce", "count_ce", "membrane")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("none", "cosine", "step")
+DEFAULT_HIDDEN = [128]
 
 
 @dataclass
@@ -33,7 +40,8 @@ class TrainConfig:
     data_dir: str | None = None
     binning: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
-    hidden: list[int] = field(default_factory=lambda: [128])
+    hidden: list[int] = field(default_factory=lambda: list(DEFAULT_HIDDEN))
+    arch: str | list[Any] | None = None
     tau: float = 10.0
     theta: float = 1.0
     dt: float = 1.0
@@ -114,6 +122,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if not isinstance(cfg.hidden, list) or not all(
             isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in cfg.hidden):
         raise ValueError(f"hidden: expected a list of positive ints, got {cfg.hidden!r}")
+    if cfg.arch is not None:
+        if not isinstance(cfg.arch, (str, list)):
+            raise ValueError(f"arch: expected an architecture string like "
+                             f"'conv(8,3,s2)-fc(64)' or a list of layers, got {cfg.arch!r}")
+        parse_arch(cfg.arch)  # its errors name arch
+        if cfg.hidden != DEFAULT_HIDDEN:
+            raise ValueError(f"arch: set either arch or hidden, not both (arch={cfg.arch!r}, "
+                             f"hidden={cfg.hidden!r})")
     if not (isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0):
         raise ValueError(f"weight_decay: must be >= 0, got {cfg.weight_decay!r}")
     if not (isinstance(cfg.refractory_dropout, (int, float))
@@ -128,6 +144,21 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         if not isinstance(getattr(cfg, key), dict):
             raise ValueError(f"{key}: expected a mapping, got {getattr(cfg, key)!r}")
     return cfg
+
+
+def network_layers(cfg: TrainConfig, n_classes: int) -> list[int | LayerSpec]:
+    """The layers above the input: ``hidden`` or ``arch``, then the output layer
+    ``fc(n_classes)``. ``arch`` lists the hidden layers only: one whose last layer is a plain
+    ``fc(n_classes)`` reads as an output layer given twice and is refused."""
+    if cfg.arch is None:
+        return [*cfg.hidden, n_classes]
+    specs = parse_arch(cfg.arch)
+    layers = [spec for spec in specs if not isinstance(spec, Link)]
+    if layers and layers[-1] == Dense(n_classes):
+        raise ValueError(f"arch: lists the hidden layers only, and the trainer appends the "
+                         f"output layer fc({n_classes}) itself; {cfg.arch!r} already ends in "
+                         f"fc({n_classes}): drop it")
+    return [*specs, Dense(n_classes)]
 
 
 def make_config(base: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:

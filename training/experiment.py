@@ -35,7 +35,7 @@ def load_model(path: str | Path) -> TrainedModel:
     state = load_checkpoint(path)
     cfg = make_config(state["config"])
     train_set, _ = load_splits(cfg)
-    net = build_network(cfg, train_set.n_in, train_set.n_classes)
+    net = build_network(cfg, train_set.in_shape, train_set.n_classes)
     net.load_state_dict(state["model"])
     label = "sync" if cfg.strategy == "sync" else f"{cfg.strategy} F={cfg.F}"
     return TrainedModel(label, cfg, net)

@@ -22,7 +22,7 @@ from asyncsim.simulate import simulate
 from asyncsim.traces import TraceWriter
 
 from .checkpoint import BEST, LAST, load_checkpoint, save_atomic
-from .config import TrainConfig
+from .config import TrainConfig, network_layers
 from .evaluation import ExecSetting, evaluate, split_batches
 from .losses import LOSS_FUNCTIONS
 from .tracking import Tracker
@@ -43,12 +43,23 @@ def load_splits(cfg: TrainConfig) -> tuple[FrameSet, FrameSet]:
             load_dataset(cfg.dataset, cfg.data_dir, "test", **kwargs))
 
 
-def build_network(cfg: TrainConfig, n_in: int, n_classes: int) -> Network:
+def build_network(cfg: TrainConfig, in_shape: int | tuple[int, int, int],
+                  n_classes: int) -> Network:
+    """The config's network on an input of ``in_shape`` (``FrameSet.in_shape``: ``(C, H, W)``,
+    or ``n_in``) with ``n_classes`` outputs; initialized from the config's seed."""
     gen = torch.Generator().manual_seed(cfg.seed)
-    return Network([n_in, *cfg.hidden, n_classes], tau=cfg.tau, theta=cfg.theta, dt=cfg.dt,
-                   bias=cfg.bias, surrogate=cfg.surrogate,
-                   refractory_dropout=cfg.refractory_dropout, readout=cfg.readout,
-                   generator=gen)
+    layers = network_layers(cfg, n_classes)
+    try:
+        return Network([in_shape, *layers], tau=cfg.tau, theta=cfg.theta, dt=cfg.dt,
+                       bias=cfg.bias, surrogate=cfg.surrogate,
+                       refractory_dropout=cfg.refractory_dropout, readout=cfg.readout,
+                       generator=gen)
+    except ValueError as err:
+        if cfg.arch is None or not str(err).startswith(("sizes", "link")):
+            raise
+        shape = (in_shape, 1, 1) if isinstance(in_shape, int) else tuple(in_shape)
+        raise ValueError(f"arch: {cfg.arch!r} does not fit the {cfg.dataset} input of shape "
+                         f"(C, H, W) = {shape}: {err}") from None
 
 
 def _optimizer(cfg: TrainConfig, net: Network):
@@ -120,7 +131,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     there). With ``cfg.trace``, the last epoch's test evaluation is streamed to ``trace_test.h5``.
     """
     train_set, test_set = load_splits(cfg)
-    net = build_network(cfg, train_set.n_in, train_set.n_classes)
+    net = build_network(cfg, train_set.in_shape, train_set.n_classes)
     opt, sched = _optimizer(cfg, net)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)

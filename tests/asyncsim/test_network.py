@@ -18,7 +18,7 @@ def test_layout_and_parameter_expansion():
     assert net.theta.tolist() == list(range(1, 10))
     assert [tuple(w.shape) for w in net.weights] == [(4, 5), (3, 4), (2, 3)]
     assert net.layer_index().tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2]
-    assert net.fan_out() == [3, 2, 0]
+    assert net.fan_out().tolist() == [3] * 4 + [2] * 3 + [0] * 2
     assert net.decay()[0].item() == pytest.approx(math.exp(-0.1))
     assert asyncsim.Network([3, 2], bias=True).biases[0].shape == (2,)
 

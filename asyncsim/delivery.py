@@ -1,0 +1,93 @@
+"""Event-driven delivery of emitted spikes along projections (SPEC 3.2a), reference backend.
+
+``Deliveries`` turns the spikes a forward step sends (values ``[B, N]`` and the mask of neurons
+that send) into the currents and the *reached* neurons of the next step (SPEC 6's gradient-only
+deliveries of silent tests add zero currents and reach nothing). A dense projection
+reaches its whole target layer as soon as one of its sources sends (structurally, whatever the
+weights) and is a matmul. A convolution touches only the targets whose receptive field holds a
+sending neuron: each sending ``(sample, neuron)`` gathers its ``C_out*K*K`` synapses from the
+projection's synapse table and adds ``count * weight / pool**2`` to their targets, never a dense
+convolution over the whole map.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .architecture import CONV, Projection
+from .network import Network
+
+
+class _Conv:
+    """One convolutional projection's synapse table on a device."""
+
+    def __init__(self, proj: Projection, device: torch.device) -> None:
+        self.proj = proj
+        self.targets, self.widx = proj.synapse_table(device)
+
+    def _slots(self, sends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sending ``(sample, source)`` pairs and the flat ``[B, n_target + 1]`` slot of each
+        of their synapses (the extra column takes the synapses that fall off the map)."""
+        b_idx, j_idx = sends.nonzero(as_tuple=True)
+        slots = b_idx[:, None] * (self.proj.n_target + 1) + self.targets[j_idx]
+        return b_idx, j_idx, slots.reshape(-1)
+
+    def currents(self, weight: torch.Tensor, values: torch.Tensor,
+                 sends: torch.Tensor) -> torch.Tensor:
+        """``[B, n_target]`` currents of the ``values`` of the sending sources."""
+        batch = values.shape[0]
+        b_idx, j_idx, slots = self._slots(sends)
+        synapses = weight.reshape(-1)[self.widx[j_idx]] * self.proj.scale
+        contrib = (values[b_idx, j_idx][:, None] * synapses).reshape(-1)
+        current = values.new_zeros(batch * (self.proj.n_target + 1)).index_add(0, slots, contrib)
+        return current.reshape(batch, -1)[:, :-1]
+
+    def reached(self, sends: torch.Tensor) -> torch.Tensor:
+        """``[B, n_target]`` bool: the targets of the sending sources."""
+        batch = sends.shape[0]
+        reached = torch.zeros(batch * (self.proj.n_target + 1), dtype=torch.bool,
+                              device=sends.device)
+        reached[self._slots(sends)[2]] = True
+        return reached.reshape(batch, -1)[:, :-1]
+
+
+class Deliveries:
+    """Every projection of ``net`` whose source is a neuron layer, ready to deliver."""
+
+    def __init__(self, net: Network, device: torch.device) -> None:
+        self.net = net
+        self.slices = [net.layer_slice(i) for i in range(net.n_layers)]
+        self.has_targets = net.fan_out().to(device) > 0
+        self.hidden = [(i, proj, proj.fan_out(device) > 0,
+                        _Conv(proj, device) if proj.kind == CONV else None)
+                       for i, proj in enumerate(net.projections) if proj.source > 0]
+
+    def currents(self, values: torch.Tensor, sends: torch.Tensor,
+                 ghosts: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, N]`` currents of the ``values`` sent by the ``sends`` neurons (``[B, N]``),
+        plus the gradient-only deliveries ``ghosts`` (zero-valued, SPEC 6 ``grad="surrogate"``:
+        often most of a layer, so they go through the dense form, which adds exact zeros)."""
+        current = torch.zeros_like(values)
+        sends = sends & self.has_targets
+        for i, proj, _, conv in self.hidden:
+            src, tgt = self.slices[proj.source - 1], self.slices[proj.target - 1]
+            weight = self.net.weights[i]
+            sent = values[:, src] if ghosts is None else values[:, src] + ghosts[:, src]
+            if conv is None:
+                current[:, tgt] += proj.apply(weight, sent)
+            else:
+                current[:, tgt] += conv.currents(weight, values[:, src], sends[:, src])
+                if ghosts is not None:
+                    current[:, tgt] += proj.apply(weight, ghosts[:, src])
+        return current
+
+    def reach(self, sends: torch.Tensor) -> torch.Tensor:
+        """``[B, N]`` bool: the neurons reached by a delivery from the ``sends`` neurons."""
+        reached = torch.zeros_like(sends)
+        for _, proj, kept, conv in self.hidden:
+            src, tgt = self.slices[proj.source - 1], self.slices[proj.target - 1]
+            if conv is None:
+                reached[:, tgt] |= (sends[:, src] & kept).any(dim=1, keepdim=True)
+            else:
+                reached[:, tgt] |= conv.reached(sends[:, src])
+        return reached
