@@ -22,6 +22,9 @@ with the work it did and the traffic that work implies:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import itertools
 import json
 import statistics
@@ -247,10 +250,20 @@ def cuda_peak_bytes(fn: Callable[[], object]) -> int:
     return torch.cuda.max_memory_allocated() - before
 
 
+def release_freed_heap() -> None:
+    """Give the heap pages freed by the last runs back to the OS (glibc keeps them: after a
+    reference forward+backward this process would hold gigabytes while the fresh process of
+    ``cpu_peak_bytes`` needs as much again). No-op where ``malloc_trim`` is unavailable."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def cpu_peak_bytes(cfg: BenchConfig, which: str) -> int:
     """Peak resident memory of one run of ``which`` (``"self"`` or a baseline) above the
     resident set before it, in a fresh process: within one process the peak only grows, and
     freed heap pages would be reused unseen."""
+    release_freed_heap()
     args = json.dumps({f.name: getattr(cfg, f.name) for f in fields(cfg)})
     out = subprocess.run([sys.executable, "-m", "asyncsim.bench", args, which],
                          capture_output=True, text=True, check=True)

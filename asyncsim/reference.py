@@ -16,7 +16,7 @@ from .delivery import Deliveries
 from .network import Network
 from .result import Records, SimResult
 from .rng import Stream, uniform
-from .strategies import RankState, Strategy, select_top_f
+from .strategies import INT64_MAX, RankState, Strategy, select_top_f
 from .surrogates import spike
 
 
@@ -137,9 +137,14 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             if opts.f is None or int(pending.sum(dim=1).max()) <= opts.f:
                 selected = pending  # everything fits: the ranking cannot matter
             else:
-                rank = RankState(opts.seeds, t, k, layout.neuron, pending_since, pre_spike,
-                                 opts.lam)
-                selected = select_top_f(key_fn(rank), pending, opts.f)
+                # Keys of the pending entries only (hashing all N would cost more); others
+                # are masked out by the selection anyway.
+                b_idx, j_idx = pending.nonzero(as_tuple=True)
+                rank = RankState(opts.seeds[b_idx], t, k, j_idx, pending_since[b_idx, j_idx],
+                                 pre_spike[b_idx, j_idx], opts.lam)
+                key = torch.full((batch, n), INT64_MAX, dtype=torch.int64, device=device)
+                key[b_idx, j_idx] = key_fn(rank)
+                selected = select_top_f(key, pending, opts.f)
             emission = queue * selected
             queue = queue * ~selected
             sent = emission.detach()

@@ -20,14 +20,18 @@ INT64_MAX = torch.iinfo(torch.int64).max
 
 @dataclass(frozen=True)
 class RankState:
-    """What a ranking key may look at during phase d of forward step ``k`` of timestep ``t``."""
+    """What a ranking key may look at during phase d of forward step ``k`` of timestep ``t``.
 
-    seeds: torch.Tensor  # [B] int64 uint32 seeds
+    Keys are elementwise: the tensors broadcast against each other, e.g. ``[B, 1]`` seeds with
+    ``[1, N]`` neurons and ``[B, N]`` state, or one entry per pending ``(sample, neuron)``.
+    """
+
+    seeds: torch.Tensor  # int64 uint32 seed of each entry's sample
     t: int
     k: int
-    neuron: torch.Tensor  # [N] flat neuron index j
-    pending_since: torch.Tensor  # [B, N] int64: the step a's of SPEC 3.2c (0 = carried over)
-    pre_spike: torch.Tensor  # [B, N] float: p, the potential before the latest spike
+    neuron: torch.Tensor  # flat neuron index j
+    pending_since: torch.Tensor  # int64: the step a of SPEC 3.2c (0 = carried over)
+    pre_spike: torch.Tensor  # float: p, the potential before the latest spike
     lam: float
 
 
@@ -38,8 +42,8 @@ def float_order_key(x: torch.Tensor) -> torch.Tensor:
 
 
 def schedule_bits(state: RankState) -> torch.Tensor:
-    """``rng(seed_b, stream=0, t, k, j)`` for every sample and neuron: ``[B, N]``."""
-    return rng(state.seeds[:, None], Stream.SCHEDULE, state.t, state.k, state.neuron[None, :])
+    """``rng(seed_b, stream=0, t, k, j)`` of every entry."""
+    return rng(state.seeds, Stream.SCHEDULE, state.t, state.k, state.neuron)
 
 
 def random_key(state: RankState) -> torch.Tensor:
@@ -52,8 +56,7 @@ def momentum_key(state: RankState) -> torch.Tensor:
     threshold goes first."""
     score = state.pre_spike.to(torch.float32)
     if state.lam != 0.0:
-        bits = rng(state.seeds[:, None], Stream.MOMENTUM_NOISE, state.t, state.k,
-                   state.neuron[None, :])
+        bits = rng(state.seeds, Stream.MOMENTUM_NOISE, state.t, state.k, state.neuron)
         score = score + state.lam * uniform_from_bits(bits)
     return -float_order_key(score)
 

@@ -23,7 +23,8 @@ def test_ranking_keys(device, strategy, lam):
     pre = (torch.randn(len(SEEDS), N, generator=gen) * 3).to(device)
     pre[0, :4] = torch.tensor([0.0, -0.0, -1.5, 1e-30])
     for t, k in [(0, 1), (3, 17), (2**20, 2**16)]:
-        want = STRATEGIES[strategy].key(RankState(seeds, t, k, torch.arange(N, device=device),
+        want = STRATEGIES[strategy].key(RankState(seeds[:, None], t, k,
+                                                  torch.arange(N, device=device)[None, :],
                                                   since, pre, lam))
         assert torch.equal(ranking_keys(strategy, seeds, t, k, since, pre, lam).cpu(), want.cpu())
 
