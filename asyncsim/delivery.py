@@ -25,30 +25,20 @@ class _Conv:
         self.proj = proj
         self.targets, self.widx = proj.synapse_table(device)
 
-    def _slots(self, sends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sending ``(sample, source)`` pairs and the flat ``[B, n_target + 1]`` slot of each
-        of their synapses (the extra column takes the synapses that fall off the map)."""
+    def deliver(self, weight: torch.Tensor, values: torch.Tensor, sends: torch.Tensor,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, n_target]`` currents of the ``values`` of the sending sources, and the targets
+        they reach (the extra column of the flat ``[B, n_target + 1]`` buffers takes the
+        synapses that fall off the map)."""
+        batch, width = values.shape[0], self.proj.n_target + 1
         b_idx, j_idx = sends.nonzero(as_tuple=True)
-        slots = b_idx[:, None] * (self.proj.n_target + 1) + self.targets[j_idx]
-        return b_idx, j_idx, slots.reshape(-1)
-
-    def currents(self, weight: torch.Tensor, values: torch.Tensor,
-                 sends: torch.Tensor) -> torch.Tensor:
-        """``[B, n_target]`` currents of the ``values`` of the sending sources."""
-        batch = values.shape[0]
-        b_idx, j_idx, slots = self._slots(sends)
+        slots = (b_idx[:, None] * width + self.targets[j_idx]).reshape(-1)
         synapses = weight.reshape(-1)[self.widx[j_idx]] * self.proj.scale
         contrib = (values[b_idx, j_idx][:, None] * synapses).reshape(-1)
-        current = values.new_zeros(batch * (self.proj.n_target + 1)).index_add(0, slots, contrib)
-        return current.reshape(batch, -1)[:, :-1]
-
-    def reached(self, sends: torch.Tensor) -> torch.Tensor:
-        """``[B, n_target]`` bool: the targets of the sending sources."""
-        batch = sends.shape[0]
-        reached = torch.zeros(batch * (self.proj.n_target + 1), dtype=torch.bool,
-                              device=sends.device)
-        reached[self._slots(sends)[2]] = True
-        return reached.reshape(batch, -1)[:, :-1]
+        current = values.new_zeros(batch * width).index_add(0, slots, contrib)
+        reached = torch.zeros(batch * width, dtype=torch.bool, device=values.device)
+        reached[slots] = True
+        return current.reshape(batch, width)[:, :-1], reached.reshape(batch, width)[:, :-1]
 
 
 class Deliveries:
@@ -62,32 +52,27 @@ class Deliveries:
                         _Conv(proj, device) if proj.kind == CONV else None)
                        for i, proj in enumerate(net.projections) if proj.source > 0]
 
-    def currents(self, values: torch.Tensor, sends: torch.Tensor,
-                 ghosts: torch.Tensor | None = None) -> torch.Tensor:
-        """``[B, N]`` currents of the ``values`` sent by the ``sends`` neurons (``[B, N]``),
-        plus the gradient-only deliveries ``ghosts`` (zero-valued, SPEC 6 ``grad="surrogate"``:
-        often most of a layer, so they go through the dense form, which adds exact zeros)."""
+    def deliver(self, values: torch.Tensor, sends: torch.Tensor,
+                ghosts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(current, reached)`` ``[B, N]``: the currents of the ``values`` sent by the
+        ``sends`` neurons (``[B, N]``) and the neurons they reach, plus the currents of the
+        gradient-only deliveries ``ghosts`` (zero-valued, SPEC 6 ``grad="surrogate"``: often
+        most of a layer, so they go through the dense form, which adds exact zeros, and reach
+        nothing)."""
         current = torch.zeros_like(values)
+        reached = torch.zeros_like(sends)
         sends = sends & self.has_targets
-        for i, proj, _, conv in self.hidden:
+        for i, proj, kept, conv in self.hidden:
             src, tgt = self.slices[proj.source - 1], self.slices[proj.target - 1]
             weight = self.net.weights[i]
-            sent = values[:, src] if ghosts is None else values[:, src] + ghosts[:, src]
             if conv is None:
+                sent = values[:, src] if ghosts is None else values[:, src] + ghosts[:, src]
                 current[:, tgt] += proj.apply(weight, sent)
-            else:
-                current[:, tgt] += conv.currents(weight, values[:, src], sends[:, src])
-                if ghosts is not None:
-                    current[:, tgt] += proj.apply(weight, ghosts[:, src])
-        return current
-
-    def reach(self, sends: torch.Tensor) -> torch.Tensor:
-        """``[B, N]`` bool: the neurons reached by a delivery from the ``sends`` neurons."""
-        reached = torch.zeros_like(sends)
-        for _, proj, kept, conv in self.hidden:
-            src, tgt = self.slices[proj.source - 1], self.slices[proj.target - 1]
-            if conv is None:
                 reached[:, tgt] |= (sends[:, src] & kept).any(dim=1, keepdim=True)
             else:
-                reached[:, tgt] |= conv.reached(sends[:, src])
-        return reached
+                part, hit = conv.deliver(weight, values[:, src], sends[:, src])
+                current[:, tgt] += part
+                reached[:, tgt] |= hit
+                if ghosts is not None:
+                    current[:, tgt] += proj.apply(weight, ghosts[:, src])
+        return current, reached

@@ -157,8 +157,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             # grad="surrogate": silent tests send their zero-valued spike variable along (SPEC 6),
             # which matters only when there is a gradient to carry.
             ghosts = s * (tested & ~fired) if ghost_rule else None
-            current = deliveries.currents(emission, selected, ghosts)
-            reached = deliveries.reach(selected)
+            current, reached = deliveries.deliver(emission, selected, ghosts)
             # The timestep ends once nothing is queued and nothing emitted has a target.
             idle = ~(queue.detach() > 0).any(dim=1) & ~(selected & (layout.fan_out > 0)).any(dim=1)
             ends = active & (stop | idle)

@@ -58,8 +58,8 @@ def test_event_driven_conv_equals_conv2d(shape, conv):
     counts = sends * torch.randint(1, 4, (4, n_src), generator=gen).float()
     values = torch.cat([counts, torch.zeros(4, net.n_out)], dim=1)
     mask = torch.cat([sends, torch.zeros(4, net.n_out, dtype=torch.bool)], dim=1)
-    current = proj_in.currents(values, mask)[:, net.layer_slice(1)]
-    reached = proj_in.reach(mask)[:, net.layer_slice(1)]
+    current, reached = proj_in.deliver(values, mask)
+    current, reached = current[:, net.layer_slice(1)], reached[:, net.layer_slice(1)]
 
     fmap = counts.reshape(4, *shape)
     pooled = F.avg_pool2d(fmap, conv.pool) if conv.pool > 1 else fmap
