@@ -191,6 +191,21 @@ class Network(nn.Module):
                                               strict=True)]
         return torch.cat(parts)
 
+    def first_step_currents(self, frames: torch.Tensor,
+                            dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``[M, N]`` deliveries of forward step 1 (SPEC 3.2a) for ``frames`` ``[M, n_in]``:
+        every input projection of the whole frame plus every neuron's bias; weights and biases
+        cast to ``dtype`` if given. Differentiable."""
+        current = frames.new_zeros(frames.shape[0], self.n_neurons)
+        for proj, weight in zip(self.projections, self.weights, strict=True):
+            if proj.source == 0:
+                weight = weight if dtype is None else weight.to(dtype)
+                current[:, self.layer_slice(proj.target - 1)] += proj.apply(weight, frames)
+        bias = self.bias_vector()
+        if bias is None:
+            return current
+        return current + (bias if dtype is None else bias.to(dtype))
+
     def first_reach(self) -> torch.Tensor:
         """``[N]`` bool: the neurons reached at forward step 1 (targets of the input, whose
         frame is delivered whole, and every neuron when the layers have biases)."""

@@ -44,17 +44,6 @@ class _Layout:
         self.theta = net.theta.to(device=device, dtype=dtype)
         self.fan_out = net.fan_out().to(device=device, dtype=dtype)
         self.first_reach = net.first_reach().to(device)
-        bias = net.bias_vector()
-        self.bias = None if bias is None else bias.to(dtype)
-
-
-def _first_step_current(net: Network, frame: torch.Tensor, layout: _Layout) -> torch.Tensor:
-    """The input projections of the whole frame plus every layer's bias (k = 1)."""
-    current = frame.new_zeros(frame.shape[0], net.n_neurons)
-    for proj, weight in zip(net.projections, net.weights, strict=True):
-        if proj.source == 0:
-            current[:, net.layer_slice(proj.target - 1)] += proj.apply(weight, frame)
-    return current if layout.bias is None else current + layout.bias
 
 
 def needs_grad(net: Network, x: torch.Tensor) -> bool:
@@ -89,7 +78,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
         pre_spike = torch.zeros(batch, n, dtype=torch.float32, device=device)
         refractory = torch.zeros(batch, n, dtype=torch.bool, device=device)
         count = x.new_zeros(batch, n)
-        current = _first_step_current(net, x[t], layout)
+        current = net.first_step_currents(x[t])
         reached = layout.first_reach.expand(batch, n)
         active = torch.ones(batch, dtype=torch.bool, device=device)
         steps = torch.zeros(batch, dtype=torch.int64, device=device)
@@ -159,7 +148,8 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             ghosts = s * (tested & ~fired) if ghost_rule else None
             current, reached = deliveries.deliver(emission, selected, ghosts)
             # The timestep ends once nothing is queued and nothing emitted has a target.
-            idle = ~(queue.detach() > 0).any(dim=1) & ~(selected & (layout.fan_out > 0)).any(dim=1)
+            idle = (~(queue.detach() > 0).any(dim=1)
+                    & ~(selected & deliveries.has_targets).any(dim=1))
             ends = active & (stop | idle)
             steps = torch.where(ends, k, steps)
             active = active & ~ends

@@ -241,14 +241,7 @@ def first_step_currents(net: Network, x: torch.Tensor) -> torch.Tensor:
     biases get their gradients (asyncsim/triton_autograd.py).
     """
     steps_t, batch, n_in = x.shape
-    frames = x.reshape(-1, n_in).float()
-    current = x.new_zeros(steps_t * batch, net.n_neurons, dtype=torch.float32)
-    for proj, weight in zip(net.projections, net.weights, strict=True):
-        if proj.source == 0:
-            current[:, net.layer_slice(proj.target - 1)] += proj.apply(weight.float(), frames)
-    bias = net.bias_vector()
-    if bias is not None:
-        current = current + bias.float()
+    current = net.first_step_currents(x.reshape(-1, n_in).float(), torch.float32)
     return current.reshape(steps_t, batch, net.n_neurons)
 
 
