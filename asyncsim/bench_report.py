@@ -19,9 +19,35 @@ COLUMNS = [("strategy", "strategy"), ("f", "F"), ("mode", "mode"), ("batch", "B"
 
 def write_json(path: str | Path, rows: list[dict[str, Any]], env: dict[str, Any],
                peak_gbs: float) -> None:
+    """The record, replaced atomically (a reader never sees half a file)."""
     record = {"schema": SCHEMA, "environment": env, "copy_bandwidth_gbs": peak_gbs,
               "rows": rows}
-    Path(path).write_text(json.dumps(record, indent=1))
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(record, indent=1))
+    partial.replace(path)
+
+
+def failed_row(cfg: Any, err: BaseException) -> dict[str, Any]:
+    """The row of a configuration that could not run: its identity and the error."""
+    return {"key": cfg.key, "strategy": cfg.strategy, "f": "inf" if cfg.f is None else cfg.f,
+            "mode": cfg.mode, "batch": cfg.batch, "error": f"{type(err).__name__}: {err}"}
+
+
+def row_line(row: dict[str, Any]) -> str:
+    """One configuration's result on one line, printed as soon as it is measured."""
+    if "error" in row:
+        return f"{row['key']}: FAILED {row['error']}"
+    parts = [f"{row['ms_median']:.4g} ms", f"{row['synops_per_s']:.3g} SynOps/s",
+             f"{row['gbps']:.3g} GB/s"]
+    if "peak_fraction" in row:
+        parts.append(f"{100 * row['peak_fraction']:.2g}% of copy bw")
+    parts.append(f"peak {row['peak_mib']:.4g} MiB")
+    parts += [f"{row[k]:.3g}x {k.removeprefix('speedup_vs_')}" for k in row
+              if k.startswith("speedup_vs_")]
+    parts += [f"{name.removesuffix('_peak_mib')} peak {row[name]:.4g} MiB" for name in row
+              if name.endswith("_peak_mib") and name != "peak_mib"]
+    return f"{row['key']}: " + ", ".join(parts)
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .bench import copy_bandwidth_gbs, environment, expand_grid, load_profile, measure
-    from .bench_report import COLUMNS, compare, plot, read_json, write_json
+    from .bench_report import COLUMNS, compare, failed_row, plot, read_json, row_line, write_json
     from .tables import print_table
 
     options: dict = {}
@@ -48,8 +48,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     repeats = options.get("repeats", args.repeats)
     warmup = options.get("warmup", args.warmup)
     peak = copy_bandwidth_gbs(configs[0].device)
-    rows = [measure(cfg, repeats=repeats, warmup=warmup, baselines=baselines, peak_gbs=peak)
-            for cfg in tqdm(configs, desc="bench", unit="config")]
+    env = environment(configs[0].device)
+    rows: list[dict] = []
+    failed = 0
+    # Each row is printed and the JSON rewritten as soon as it is measured: a profile cut
+    # off by a time limit (scripts/gpu_check.sh) keeps every configuration it finished.
+    for cfg in tqdm(configs, desc="bench", unit="config"):
+        try:
+            row = measure(cfg, repeats=repeats, warmup=warmup, baselines=baselines,
+                          peak_gbs=peak)
+        except (RuntimeError, ValueError, MemoryError) as err:
+            failed += 1
+            row = failed_row(cfg, err)
+        rows.append(row)
+        tqdm.write(row_line(row))
+        if args.json:
+            write_json(args.json, rows, env, peak)
     first = configs[0]
     network = f"sizes {list(first.sizes)}" if first.arch is None else f"network {first.network}"
     print_table(f"asyncsim bench on {first.device} (copy bandwidth {peak:.1f} GB/s): "
@@ -59,16 +73,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
              if row.get(f"{name}_note") and row[f"{name}_note"] != "the configuration itself"}
     for name, note in sorted(notes):
         print(f"baseline {name} skipped: {note}")
-    if args.json:
-        write_json(args.json, rows, environment(first.device), peak)
     if args.plot:
-        plot(rows, args.plot)
+        plot([r for r in rows if "error" not in r], args.plot)
     if old is None:
-        return 0
+        return 1 if failed else 0
     ratios = compare(rows, old["rows"])
     print_table(f"compared with {args.compare}", [("key", "configuration"), ("old_ms", "old ms"),
                 ("new_ms", "new ms"), ("ratio", "new/old"), ("flag", "")], ratios)
-    return 1 if any(r["flag"] for r in ratios) else 0
+    return 1 if failed or any(r["flag"] for r in ratios) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

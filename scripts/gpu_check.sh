@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# GPU check of the Triton kernels (docs/kernels.md): the kernel tests on CUDA (forward, backward,
-# torch.compile, conv and recurrent networks), then the standard profile of `asyncsim bench`
-# (forward against the reference and layered backends; forward + backward time and peak memory,
-# growth with T and F) and the convolutional N-MNIST profile, whose table is printed last. Made for a bare GPU machine where the repository is not installed
-# and nothing can be installed: it stages an importable tree under /tmp and runs from there.
-# Each part has its own time limit; together at most 8 minutes.
-# Output is also written to $OUT (when set): pytest.log, bench.txt, bench_gpu.json, bench_gpu.png,
-# bench_conv.txt, bench_conv.json.
+# GPU check of the Triton kernels (docs/kernels.md), numbers first, at most 8 minutes on a fresh
+# GPU machine with nothing installed beyond torch + triton and no network. Parts, each with its
+# own time limit, each printing its rows as they are measured and rewriting its JSON after
+# every row (a part cut off by its limit keeps what it finished):
+#   1. the standard profile: 2312-256-256-10, B=256, T=10, F 8/64/inf, forward and
+#      forward + backward, against the reference and layered backends   (120 s)
+#   2. fan-out 1024: weight-read bandwidth as a fraction of the copy bandwidth    (45 s)
+#   3. batch 64/256/1024 at F=8                                                    (45 s)
+#   4. the conv N-MNIST network (3,594 neurons)                                    (75 s)
+#   5. a network past 50k neurons                                                  (45 s)
+#   6. pytest on CUDA, last: the kernel tests only (no CPU ahead-of-time compile tests), -x,
+#      a time limit per test                                                       (120 s)
+# The checkout is staged as an importable tree under /tmp (it is not installed there).
+# Output goes to $OUT (when set): gpu_check.log, bench_*.json, bench_standard.png, pytest.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,38 +20,48 @@ stage=$(mktemp -d /tmp/asyncsim-stage.XXXXXX)
 mkdir -p "$stage/asyncsim"
 cp -r asyncsim/* "$stage/asyncsim/"
 for sub in kernels training datasets; do
+    rm -rf "${stage:?}/asyncsim/$sub"
     ln -s "$PWD/$sub" "$stage/asyncsim/$sub"
 done
-export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 # Compiled kernels, not the interpreter (tests/conftest.py defaults it to 1).
 export TRITON_INTERPRET=0
 out=${OUT:-$stage/out}
 mkdir -p "$out"
+exec > >(tee "$out/gpu_check.log") 2>&1
 # -P: the checkout's own asyncsim/ (without kernels/) must not shadow the staged package.
 py=(python -P)
 
 "${py[@]}" - <<'PY'
-import sys, torch, triton, asyncsim.kernels.forward as fwd
-print(f"python {sys.version.split()[0]}, torch {torch.__version__}, triton {triton.__version__}")
-print("device:", torch.cuda.get_device_name() if torch.cuda.is_available() else "NO CUDA")
-print("asyncsim from", fwd.__file__)
+import sys, time, torch, triton, asyncsim.kernels.forward as fwd
+print(time.strftime("%Y-%m-%d %H:%M:%S %Z"), f"python {sys.version.split()[0]}, "
+      f"torch {torch.__version__}, triton {triton.__version__}")
+print("device:", torch.cuda.get_device_name() if torch.cuda.is_available() else "NO CUDA",
+      "| asyncsim from", fwd.__file__)
 PY
 
-timeout 200 "${py[@]}" -m pytest tests/kernels -q -p no:cacheprovider 2>&1 | tee "$out/pytest.log"
+status=0
+bench() {  # name, time limit, extra arguments
+    local name=$1 limit=$2
+    shift 2
+    echo "== bench $name (limit ${limit}s)"
+    local start=$SECONDS
+    timeout "$limit" "${py[@]}" -m asyncsim bench --config "benchmarks/profiles/gpu_$name.yaml" \
+        --json "$out/bench_$name.json" "$@"
+    local rc=$?
+    echo "== bench $name: exit status $rc after $((SECONDS - start)) s"
+    [ "$rc" -eq 0 ] || status=1
+}
+bench standard 120 --plot "$out/bench_standard.png"
+bench fanout 45
+bench batch 45
+bench conv_nmnist 75
+bench large 45
+
+echo "== pytest tests/kernels on CUDA (limit 120s)"
+timeout 120 "${py[@]}" -m pytest tests/kernels -x -q -p no:cacheprovider --timeout 60 \
+    --ignore tests/kernels/test_gpu_compile.py 2>&1 | tee "$out/pytest.log"
 tests=${PIPESTATUS[0]}
-echo "pytest tests/kernels on CUDA: exit status $tests"
-
-# The standard profile (benchmarks/profiles/gpu_standard.yaml): forward vs reference, layered
-# and snnTorch (when installed); forward + backward time and peak memory over T and F. The
-# reference backward at F=1 is left out (thousands of Python-level steps, each saving [B, N]
-# tensors for autograd: estimated minutes and tens of GiB).
-timeout 150 "${py[@]}" -m asyncsim bench --config benchmarks/profiles/gpu_standard.yaml \
-    --json "$out/bench_gpu.json" --plot "$out/bench_gpu.png" 2>&1 | tee "$out/bench.txt"
-bench=${PIPESTATUS[0]}
-
-# The conv N-MNIST network (benchmarks/profiles/gpu_conv_nmnist.yaml): 2x34x34 -> conv 8 ->
-# conv 16 -> conv 32 -> fc 10, B=256, F=8/64, Triton against the reference and layered.
-timeout 90 "${py[@]}" -m asyncsim bench --config benchmarks/profiles/gpu_conv_nmnist.yaml \
-    --json "$out/bench_conv.json" 2>&1 | tee "$out/bench_conv.txt"
-conv=${PIPESTATUS[0]}
-[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ] && [ "$conv" -eq 0 ]
+echo "== pytest: exit status $tests"
+[ "$tests" -eq 0 ] || status=1
+exit "$status"
