@@ -222,14 +222,25 @@ class Network(nn.Module):
         return torch.exp(-self.dt / self.tau)
 
     def check_weights(self) -> None:
-        """Raise ``ValueError`` naming the first weight or bias holding NaN or inf."""
+        """Raise ``ValueError`` naming the first weight or bias holding NaN or inf.
+
+        One host synchronisation for all of them, and none while no parameter changed since
+        the last check passed (their storage and in-place versions are remembered; an edit
+        through ``.data`` bypasses the version counter and so this check, not the simulation).
+        """
         named = [(f"weights[{i}]", w) for i, w in enumerate(self.weights)]
         if self.biases is not None:
             named += [(f"biases[{i}]", b) for i, b in enumerate(self.biases)]
-        for name, tensor in named:
-            finite = torch.isfinite(tensor.detach())
-            if not bool(finite.all()):
-                raise _fail(name, tensor.detach()[~finite][0].item(), "must be finite")
+        version = tuple((t.data_ptr(), t._version) for _, t in named)
+        if version == getattr(self, "_checked_version", None):
+            return
+        finite = [torch.isfinite(t.detach()).all() for _, t in named]
+        if not bool(torch.stack(finite).all()):
+            for (name, tensor), ok in zip(named, finite, strict=True):
+                if not bool(ok):
+                    bad = tensor.detach()[~torch.isfinite(tensor.detach())][0].item()
+                    raise _fail(name, bad, "must be finite")
+        self._checked_version = version
 
     def extra_repr(self) -> str:
         arch = ", ".join(p.describe() for p in self.projections)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -112,16 +113,38 @@ def simulate(
         surrogate_rule=grad == "surrogate",
         record=bool(record),
     )
-    if backend == "triton" or (backend == "auto" and x.is_cuda and triton_ready(net)):
+    if backend == "triton" or (backend == "auto" and auto_uses_triton(net, x)):
         from .triton_autograd import simulate_triton
 
         return simulate_triton(net, x, opts)
     return simulate_reference(net, x, opts)
 
 
+def auto_uses_triton(net: Network, x: torch.Tensor) -> bool:
+    """``backend="auto"``: the Triton kernels for CUDA tensors when the network fits them
+    (``MAX_NEURONS``, with or without gradients), else the reference. A CUDA run that falls
+    back is logged (logger ``asyncsim``, warning, once per reason), never silent."""
+    if not x.is_cuda:
+        return False
+    if triton_ready(net):
+        return True
+    from .kernels.forward import MAX_NEURONS
+
+    reason = (f"backend='auto': the reference backend runs this CUDA network: its "
+              f"{net.n_neurons} neurons exceed the Triton kernels' {MAX_NEURONS}")
+    if reason not in _LOGGED:
+        _LOGGED.add(reason)
+        _log.warning(reason)
+    return False
+
+
 def triton_ready(net: Network) -> bool:
-    """Whether ``backend="auto"`` may use the Triton kernels: networks that fit the kernel's
-    registers, with or without gradients (asyncsim/triton_autograd.py)."""
+    """Whether the network fits the Triton kernels' registers (with or without gradients,
+    asyncsim/triton_autograd.py)."""
     from .kernels.forward import MAX_NEURONS
 
     return net.n_neurons <= MAX_NEURONS
+
+
+_log = logging.getLogger("asyncsim")
+_LOGGED: set[str] = set()

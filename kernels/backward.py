@@ -216,6 +216,6 @@ def backward_event_loop(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Te
         consts.max_steps, consts.stop_after, consts.lam, consts.dropout, max_k, scale,
         STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds, SURROGATE=SURROGATE_IDS[surrogate],
         GHOSTS=opts.surrogate_rule, BLOCK_N=consts.block_n, BLOCK_S=consts.block_s,
-        num_warps=consts.num_warps, enable_fp_fusion=False,
+        **consts.launch_options(),
     )
     return grad_first, grad_weights

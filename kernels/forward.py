@@ -50,7 +50,7 @@ from .synapses import projection_segment, synapse_tile
 # State vectors live in registers: past this many neurons they would spill beyond use.
 MAX_NEURONS = 16384
 # Elements of one [BLOCK_S, BLOCK_N] weight tile of the propagation (register budget).
-_TILE = 8192
+_TILE = 4096
 # Records preallocated per sample and kind before the first launch (rerun if exceeded).
 _FIRST_CAPACITY = 8192
 _NEVER = 2**30  # a step budget that is never reached
@@ -260,6 +260,16 @@ class StepConstants:
     block_s: int
     num_warps: int
 
+    def launch_options(self) -> dict[str, object]:
+        """Compiler options of both kernels. One program per SM is the design (its state lives
+        in registers): up to 8 warps, ptxas may otherwise aim at two programs per SM and spill
+        (Triton 3.9 at the standard shape), so it is allowed every register a thread can
+        have; at 16 warps the register file already caps a thread at 128, and an explicit cap
+        only made ptxas spill more (docs/kernels.md#resources). No FMA contraction, so float
+        sums round as the reference's do."""
+        cap = {"maxnreg": 255} if self.num_warps <= 8 else {}
+        return {"num_warps": self.num_warps, "enable_fp_fusion": False, **cap}
+
 
 def step_constants(n: int, opts: RunOptions, dropout: float) -> StepConstants:
     """The launch constants of a run over ``n`` neurons."""
@@ -295,8 +305,7 @@ def launch(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor, opts: R
         steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f, consts.max_steps,
         consts.stop_after, consts.lam, consts.dropout, buffers.capacity, int(opts.record),
         int(start_state is not None), STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds,
-        BLOCK_N=consts.block_n, BLOCK_S=consts.block_s, num_warps=consts.num_warps,
-        enable_fp_fusion=False,
+        BLOCK_N=consts.block_n, BLOCK_S=consts.block_s, **consts.launch_options(),
     )
     return SimResult(counts=counts, forward_steps=stats[0], emitted=stats[1], synops=stats[2],
                      output_membrane=membrane, layer_sizes=[])

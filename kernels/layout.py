@@ -15,6 +15,7 @@ locate a synapse ``(source j, target i)`` arithmetically from them, which is the
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -78,9 +79,20 @@ def _fields(net: Network, proj: Projection, w_base: int) -> list[int]:
     return [row[name] for name in FIELDS]
 
 
-def device_network(net: Network, device: torch.device) -> DeviceNetwork:
-    """Build the kernels' view of ``net`` on ``device`` (copies: any input stride is fine)."""
-    weight_dtype(net)
+# Per network: the key its neuron tables were built for, and the tables (see device_network).
+_TABLES: weakref.WeakKeyDictionary[Network, tuple[tuple, dict[str, torch.Tensor]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _tables_key(net: Network, device: torch.device) -> tuple:
+    """What the neuron tables and the projection table depend on besides the (fixed)
+    architecture: the device, ``dt``, the readout and the threshold and time-constant buffers
+    (their storage and in-place version)."""
+    buffers = tuple((b.data_ptr(), b._version) for b in (net.theta, net.tau))
+    return (str(torch.device(device)), net.dt, net.readout, buffers)
+
+
+def _tables(net: Network, device: torch.device) -> dict[str, torch.Tensor]:
     rows, base = [], 0
     for proj, weight in stored_projections(net):
         rows.append(_fields(net, proj, base))
@@ -89,15 +101,32 @@ def device_network(net: Network, device: torch.device) -> DeviceNetwork:
         raise ValueError(f"weights: the Triton backend addresses at most {_INT32_MAX} hidden "
                          f"weights, got {base}")
     table = torch.tensor(rows, dtype=torch.int32).reshape(len(rows), len(FIELDS))
-    return DeviceNetwork(
-        weights=flat_weights(net).detach().to(device).contiguous(),
-        projections=table.to(device).contiguous(),
-        fan_out=net.fan_out().to(device=device, dtype=torch.int32).contiguous(),
-        first_reach=net.first_reach().to(device=device, dtype=torch.int32).contiguous(),
+    return {
+        "projections": table.to(device).contiguous(),
+        "fan_out": net.fan_out().to(device=device, dtype=torch.int32).contiguous(),
+        "first_reach": net.first_reach().to(device=device, dtype=torch.int32).contiguous(),
         # A non-spiking (membrane readout) neuron integrates but never crosses threshold.
-        theta=torch.where(net.spiking(), net.theta, torch.inf).to(device=device,
-                                                                   dtype=torch.float32),
+        "theta": torch.where(net.spiking(), net.theta, torch.inf).to(device=device,
+                                                                     dtype=torch.float32),
         # Network.decay() in float32 even for a bfloat16 network: the state is float32.
-        decay=torch.exp(-net.dt / net.tau.to(device=device, dtype=torch.float32)),
-        out_start=net.offsets[-2],
-    )
+        "decay": torch.exp(-net.dt / net.tau.to(device=device, dtype=torch.float32)),
+    }
+
+
+def device_network(net: Network, device: torch.device) -> DeviceNetwork:
+    """The kernels' view of ``net`` on ``device``.
+
+    The flat weights are packed at every call (a device-side copy: weights change at every
+    optimizer step, and an in-place edit through ``.data`` would not show in a version
+    counter). The tables, built on the host and copied over, are cached per network and
+    rebuilt when the key of ``_tables_key`` changes: repeated calls (evaluation, training)
+    pay no host work and no host-to-device copy for them.
+    """
+    weight_dtype(net)
+    key = _tables_key(net, device)
+    cached = _TABLES.get(net)
+    if cached is None or cached[0] != key:
+        cached = (key, _tables(net, device))
+        _TABLES[net] = cached
+    return DeviceNetwork(weights=flat_weights(net).detach().to(device).contiguous(),
+                         out_start=net.offsets[-2], **cached[1])

@@ -48,11 +48,12 @@ def synapse_tile(scratch_ptr, start, stop, proj_ptr, p, idx, weights_ptr, BLOCK_
     kernel, stride, padding = (_field(proj_ptr, p, 12), _field(proj_ptr, p, 13),
                                _field(proj_ptr, p, 14))
     h_out, w_out = _field(proj_ptr, p, 15), _field(proj_ptr, p, 16)
-    # Targets: the lanes of the target layer, as (channel, row, column).
+    # Targets: the lanes of the target layer. Lanes outside it are never dereferenced (every
+    # load and atomic is masked by ``hit``), so their ``rel`` needs no clamp: a
+    # ``tl.where(inside, rel, 0)`` here tied the lane vectors to the tile's layout and made
+    # Triton 3.6 spill the step loop's state (docs/kernels.md#resources).
     rel = idx - tgt_lo
     inside = (rel >= 0) & (rel < n_tgt)
-    rel = tl.where(inside, rel, 0)
-    c_out, y_out, x_out = rel // (h_out * w_out), (rel % (h_out * w_out)) // w_out, rel % w_out
     # Sources, as (channel, pooled row, pooled column); floor pooling drops the map's edge.
     s = start + tl.arange(0, BLOCK_S)
     live = s < stop
@@ -63,16 +64,21 @@ def synapse_tile(scratch_ptr, start, stop, proj_ptr, p, idx, weights_ptr, BLOCK_
     y = (src % (h_in * w_in)) // w_in // pool
     x = src % w_in // pool
     kept = live & (y < h_pooled) & (x < w_pooled)
+    scale = 1.0 / (pool * pool).to(tl.float32)
+    # Each branch loads its own weights: a load after the branches join makes Triton 3.6 give
+    # the lane vectors the tile's replicated layout (spills; docs/kernels.md#resources).
     if is_conv != 0:
+        c_out, y_out, x_out = (rel // (h_out * w_out), (rel % (h_out * w_out)) // w_out,
+                               rel % w_out)
         ky = y[:, None] + padding - y_out[None, :] * stride
         kx = x[:, None] + padding - x_out[None, :] * stride
         hit = (kept[:, None] & inside[None, :] & (ky >= 0) & (ky < kernel) & (kx >= 0)
                & (kx < kernel))
         offset = w_base + ((c_out[None, :] * c_in + ch[:, None]) * kernel + ky) * kernel + kx
+        w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32) * scale
     else:
         row = (ch * h_pooled + y) * w_pooled + x
         hit = kept[:, None] & inside[None, :]
         offset = w_base + row[:, None] * n_tgt + rel[None, :]
-    scale = 1.0 / (pool * pool).to(tl.float32)
-    w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32) * scale
+        w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32) * scale
     return j, live, count, scale, offset, hit, w

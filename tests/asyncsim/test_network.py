@@ -61,3 +61,21 @@ def test_non_finite_weights_are_named():
         net.weights[1][0, 0] = float("inf")
     with pytest.raises(ValueError, match=r"weights\[1\].*inf"):
         asyncsim.simulate(net, torch.ones(2, 1, 3))
+
+
+def test_weights_edited_after_a_passing_check_are_checked_again():
+    # The check is skipped while no parameter changed; an in-place edit is a change.
+    net = asyncsim.Network([3, 4, 2])
+    x = torch.ones(2, 1, 3)
+    asyncsim.simulate(net, x)
+    asyncsim.simulate(net, x)
+    with torch.no_grad():
+        net.weights[0][1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"weights\[0\].*nan"):
+        asyncsim.simulate(net, x)
+    with torch.no_grad():
+        net.weights[0][1, 2] = 0.5
+    asyncsim.simulate(net, x)
+    net.weights[1] = torch.nn.Parameter(torch.full_like(net.weights[1], float("-inf")))
+    with pytest.raises(ValueError, match=r"weights\[1\].*inf"):
+        asyncsim.simulate(net, x)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Where a forward step's time goes on the GPU (docs/kernels.md#performance-model): Nsight
+# Compute on one forward launch and one backward launch at the standard shape (2312-256-256-10,
+# B=256, T=10, random, F=8), warp-state (stall reasons), scheduler, occupancy, launch and
+# speed-of-light sections. Needs `ncu` (the GPU machine has it; on some runtimes it cannot read
+# the counters, then it says so and this exits non-zero). Staged like scripts/gpu_check.sh.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+stage=$(mktemp -d /tmp/asyncsim-stage.XXXXXX)
+mkdir -p "$stage/asyncsim"
+cp -r asyncsim/* "$stage/asyncsim/"
+for sub in kernels training datasets; do
+    rm -rf "${stage:?}/asyncsim/$sub"
+    ln -s "$PWD/$sub" "$stage/asyncsim/$sub"
+done
+export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}" TRITON_INTERPRET=0
+out=${OUT:-$stage/out}
+mkdir -p "$out"
+cat > "$stage/standard_step.py" <<'PY'
+import torch
+import asyncsim
+
+gen = torch.Generator().manual_seed(0)
+net = asyncsim.Network([2312, 256, 256, 10], generator=gen).cuda()
+x = (torch.rand(10, 256, 2312, generator=gen) < 0.015).float().cuda()
+with torch.no_grad():
+    asyncsim.simulate(net, x, strategy="random", F=8, backend="triton")
+net.requires_grad_(True)
+res = asyncsim.simulate(net, x, strategy="random", F=8, backend="triton")
+(res.counts.sum() + res.output_membrane.sum()).backward()
+torch.cuda.synchronize()
+PY
+sections=(--section WarpStateStats --section SchedulerStats --section Occupancy
+          --section LaunchStats --section SpeedOfLight)
+# Launches: 1 the plain forward, 2 the forward saving state for the backward, 3 the backward.
+timeout "${1:-150}" ncu --clock-control none -k "regex:_event_loop_kernel|_backward_kernel" \
+    -c 3 "${sections[@]}" python -P "$stage/standard_step.py" 2>&1 | tee "$out/ncu.txt"

@@ -1,0 +1,199 @@
+"""Resource budget of the event-loop kernels, compiled ahead of time without a GPU.
+
+Compiles the kernel specializations that the launchers pick (``kernels.forward.step_constants``
+decides BLOCK_N, BLOCK_S and the warp count from the network's size and F) for a GPU target
+with Triton's bundled ptxas, and reads what each needs from the cubin with the bundled
+``cuobjdump``: registers per thread, stack (local memory: register spills) bytes per thread,
+static shared memory, and the SASS instruction count. A kernel that spills reads and writes its
+state through local memory at every forward step (docs/kernels.md#resources).
+
+    python scripts/kernel_resources.py                       # the standard shapes, sm_90
+    python scripts/kernel_resources.py --all --arch 90,80    # every specialization
+    PYTHONPATH=/path/to/triton-3.6 python scripts/kernel_resources.py  # another Triton
+
+Prints a table; ``--json FILE`` writes the rows. The GPU machine's Triton is 3.6: check both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# The kernels must be compiled, not interpreted: decide before anything imports triton.
+os.environ.pop("TRITON_INTERPRET", None)
+
+import triton  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+STRATEGIES = {"random": 0, "momentum": 1, "fifo": 2}
+# The shapes the issue's budget names: the standard dense network and the conv N-MNIST one.
+SHAPES = {"dense": 522, "conv_nmnist": 3594}
+FLOAT_POINTERS = ("first", "theta", "decay", "counts", "membrane", "u_start", "grad_counts",
+                  "grad_membrane", "grad_first", "grad_weights", "gdel", "trace_v")
+INT64_POINTERS = ("seeds", "steps", "emitted", "synops")
+FLOAT_SCALARS = ("lam", "dropout", "scale")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One specialization: kernel, network size and F (they fix the launch constants)."""
+
+    kernel: str  # "forward" or "backward"
+    shape: str
+    n: int
+    f: int | None
+    strategy: str
+    weights: str  # "fp32" or "bf16"
+    arch: int
+
+
+@dataclass(frozen=True)
+class Resources:
+    registers: int
+    stack_bytes: int
+    shared_bytes: int
+    sass_instructions: int
+    block_n: int
+    block_s: int
+    num_warps: int
+
+
+def kernels():
+    from asyncsim.kernels.backward import _backward_kernel
+    from asyncsim.kernels.forward import _event_loop_kernel
+
+    return {"forward": _event_loop_kernel, "backward": _backward_kernel}
+
+
+def launch_constants(spec: Spec):
+    """What the launchers would pick for this network size and F."""
+    from types import SimpleNamespace
+
+    from asyncsim.kernels.forward import step_constants
+    from asyncsim.strategies import get_strategy
+
+    # The run options step_constants reads (no budgets, lam = 0).
+    opts = SimpleNamespace(strategy=get_strategy(spec.strategy), f=spec.f, max_steps=None,
+                           stop_on_output=None, lam=0.0)
+    return step_constants(spec.n, opts, dropout=0.0)
+
+
+def signature_of(kernel, constants: dict, weights: str) -> dict[str, str]:
+    signature = {}
+    for name in kernel.arg_names:
+        base = name.removesuffix("_ptr")
+        if name in constants:
+            signature[name] = "constexpr"
+        elif name == "weights_ptr":
+            signature[name] = "*" + weights
+        elif name.endswith("_ptr"):
+            kind = "fp32" if base in FLOAT_POINTERS else "i64" if base in INT64_POINTERS else "i32"
+            signature[name] = "*" + kind
+        else:
+            signature[name] = "fp32" if name in FLOAT_SCALARS else "i32"
+    return signature
+
+
+def compile_spec(spec: Spec) -> Resources:
+    kernel = kernels()[spec.kernel]
+    consts = launch_constants(spec)
+    constants = {"STRATEGY": consts.strategy, "BY_ROUNDS": consts.by_rounds,
+                 "BLOCK_N": consts.block_n, "BLOCK_S": consts.block_s, "SURROGATE": 0,
+                 "GHOSTS": True}
+    missing = [name for name in kernel.arg_names
+               if name.isupper() and name not in constants]
+    if missing:
+        raise SystemExit(f"kernel_resources: no value for the meta-parameter(s) {missing} of "
+                         f"the {spec.kernel} kernel: add them to compile_spec")
+    constants = {k: v for k, v in constants.items() if k in kernel.arg_names}
+    compiled = triton.compile(
+        ASTSource(fn=kernel, signature=signature_of(kernel, constants, spec.weights),
+                  constexprs=constants),
+        target=GPUTarget("cuda", spec.arch, 32),
+        options=consts.launch_options())
+    return _read_cubin(compiled.asm["cubin"], consts)
+
+
+def _tool(name: str) -> str:
+    return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name)
+
+
+def _read_cubin(cubin: bytes, consts) -> Resources:
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        usage = subprocess.run([_tool("cuobjdump"), "-res-usage", f.name], check=True,
+                               capture_output=True, text=True).stdout
+        sass = subprocess.run([_tool("cuobjdump"), "-sass", f.name], check=True,
+                              capture_output=True, text=True).stdout
+
+    def field(name: str) -> int:
+        match = re.search(rf"\b{name}:(\d+)", usage)
+        return int(match.group(1)) if match else 0
+
+    instructions = len(re.findall(r"^\s+/\*[0-9a-f]{4,}\*/\s+\S", sass, re.MULTILINE))
+    return Resources(registers=field("REG"), stack_bytes=field("STACK"),
+                     shared_bytes=field("SHARED"), sass_instructions=instructions,
+                     block_n=consts.block_n, block_s=consts.block_s,
+                     num_warps=consts.num_warps)
+
+
+def specs(everything: bool, archs: list[int]) -> list[Spec]:
+    """The budgeted set: at both shapes the forward and backward kernels (random, F = 8,
+    float32), and at the dense shape the other forward specializations the launchers pick
+    (momentum with bisection selection and bfloat16 weights at F = 64, fifo at F = 8). With
+    ``everything``: every strategy x F (8: rounds, 64: bisection) x weight dtype x kernel."""
+    out = []
+    for arch in archs:
+        if everything:
+            for (shape, n), kernel, strategy, f, weights in itertools.product(
+                    SHAPES.items(), ("forward", "backward"), STRATEGIES, (8, 64),
+                    ("fp32", "bf16")):
+                out.append(Spec(kernel, shape, n, f, strategy, weights, arch))
+            continue
+        for shape, n in SHAPES.items():
+            out += [Spec(kernel, shape, n, 8, "random", "fp32", arch)
+                    for kernel in ("forward", "backward")]
+        n = SHAPES["dense"]
+        out += [Spec("forward", "dense", n, 64, "momentum", "bf16", arch),
+                Spec("forward", "dense", n, 8, "fifo", "fp32", arch)]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--all", action="store_true",
+                        help="every strategy, selection method and weight dtype")
+    parser.add_argument("--arch", default="90", help="compute capabilities, e.g. 90,80")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args(argv)
+    archs = [int(a) for a in args.arch.split(",")]
+    rows = []
+    print(f"triton {triton.__version__}")
+    header = (f"{'kernel':9}{'shape':12}{'sm':>3}{'strategy':>9}{'F':>4}{'w':>5}{'BLOCK_N':>8}"
+              f"{'BLOCK_S':>8}{'warps':>6}{'regs':>5}{'stack B':>8}{'smem B':>7}{'SASS':>7}")
+    print(header)
+    for spec in specs(args.all, archs):
+        res = compile_spec(spec)
+        rows.append({**asdict(spec), **asdict(res)})
+        print(f"{spec.kernel:9}{spec.shape:12}{spec.arch:>3}{spec.strategy:>9}{spec.f:>4}"
+              f"{spec.weights:>5}{res.block_n:>8}{res.block_s:>8}{res.num_warps:>6}"
+              f"{res.registers:>5}{res.stack_bytes:>8}{res.shared_bytes:>7}"
+              f"{res.sass_instructions:>7}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"triton": triton.__version__, "rows": rows},
+                                              indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
