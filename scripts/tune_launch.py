@@ -1,0 +1,69 @@
+"""Time the event-loop kernels under other launch constants than ``step_constants`` picks.
+
+On a GPU only (``triton.testing.do_bench``). For each network and variant (warps, sources per
+tile), times the forward launch and forward + backward at F = 8 on the workload of
+``asyncsim bench`` (the same network init and input), so the defaults of
+``kernels.forward.step_constants`` can be chosen from measurements (docs/kernels.md#resources:
+registers and spills of each variant come from scripts/kernel_resources.py).
+
+    python scripts/tune_launch.py            # the standard dense shape and the conv N-MNIST one
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import statistics
+import sys
+
+import torch
+import triton.testing
+
+import asyncsim.kernels.backward as backward
+import asyncsim.kernels.forward as forward
+from asyncsim.bench import expand_grid, make_workload, run_once
+
+NETWORKS = {
+    "dense": ({"sizes": [2312, 256, 256, 10]}, [(8, 4), (8, 8), (16, 4), (16, 8)]),
+    "conv": ({"arch": "conv(8,3,s2)-conv(16,3,s2,p1)-conv(32,3,s2,p1)-fc(10)",
+              "in_shape": [2, 34, 34]}, [(16, 2), (32, 2), (32, 4)]),
+}
+DEFAULT = forward.step_constants
+
+
+def use_constants(num_warps: int, block_s: int) -> None:
+    """Make both launchers use these constants."""
+
+    def patched(n, opts, dropout):
+        return dataclasses.replace(DEFAULT(n, opts, dropout), num_warps=num_warps,
+                                   block_s=block_s)
+
+    forward.step_constants = backward.step_constants = patched
+
+
+def main() -> int:
+    if not torch.cuda.is_available():
+        print("tune_launch: needs a CUDA device")
+        return 1
+    print(f"{'network':8}{'warps':>6}{'BLOCK_S':>8}{'forward ms':>12}{'fwd+bwd ms':>12}")
+    for name, (network, variants) in NETWORKS.items():
+        for num_warps, block_s in variants:
+            use_constants(num_warps, block_s)
+            times = []
+            for mode in ("forward", "backward"):
+                grid = {**network, "batch": 256, "steps": 10, "rate": 0.015, "F": 8,
+                        "mode": mode, "backend": "triton", "device": "cuda"}
+                cfg = expand_grid(grid)[0]
+                net, x = make_workload(cfg)
+                run = functools.partial(run_once, cfg, net, x)
+                run()  # compile
+                times.append(statistics.median(
+                    triton.testing.do_bench(run, return_mode="all")))
+            print(f"{name:8}{num_warps:>6}{block_s:>8}{times[0]:>12.3f}{times[1]:>12.3f}",
+                  flush=True)
+    forward.step_constants = backward.step_constants = DEFAULT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
