@@ -58,6 +58,11 @@ _DROPOUT: tl.constexpr = tl.constexpr(int(Stream.REFRACTORY_DROPOUT))
 
 
 @triton.jit
+def _sum_pair(a, b, c, d):
+    return a + c, b + d
+
+
+@triton.jit
 def compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N: tl.constexpr):
     """Write the ``sources`` lanes and their ``sent`` counts as a list into the sample's scratch;
     return its length. Followed by a barrier: other threads of the program read the list."""
@@ -128,14 +133,15 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
     # c. enqueue
     since = tl.where(fired & (queue == 0), k, since)
     queue += fired.to(tl.int32)
-    out_fired = tl.max((fired & (idx >= out_start)).to(tl.int32), 0) > 0
-    first_out = tl.where((first_out < 0) & out_fired, k, first_out)
+    # Both counts in one CTA-wide reduction (each is a shared-memory round trip and barrier).
+    n_pending, n_out_fired = tl.reduce(
+        ((queue > 0).to(tl.int32), (fired & (idx >= out_start)).to(tl.int32)), 0, _sum_pair)
+    first_out = tl.where((first_out < 0) & (n_out_fired > 0), k, first_out)
     # d. select and emit, unless a budget ends the timestep at this step (3.4): then
     # F = 0 selects nothing and the queue carries over.
     stop = (k >= max_steps) | ((first_out >= 0) & (k >= first_out + stop_after))
     f_step = tl.where(stop, 0, f)
     selected = queue > 0
-    n_pending = tl.sum(selected.to(tl.int32), 0)
     if n_pending > f_step:  # else everything fits: the ranking cannot matter
         key = ranking_key(STRATEGY, seed, t, k, idx, since, pre, lam)
         selected = select_top_f(key, selected, f_step, BY_ROUNDS)

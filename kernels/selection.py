@@ -6,7 +6,8 @@ F-th smallest pending key (the threshold), takes everything below it and fills t
 room with the tied neurons in index order (a cumulative sum), like the reference. The threshold
 comes from one of two searches, chosen per launch:
 
-- rounds: repeated minimum above the previous one, at most F rounds (cheap for small F);
+- rounds: repeated minimum above the previous one, with its multiplicity in the same
+  reduction, at most F rounds (cheap for small F);
 - bisection over the key range of the pending neurons: one count per halving, at most
   ~log2(range) rounds whatever F is (about 32 for hash keys).
 
@@ -26,12 +27,29 @@ _KEY_MAX: tl.constexpr = tl.constexpr(2**63 - 1)
 
 
 @triton.jit
+def _min_count_combine(key_a, count_a, key_b, count_b):
+    smaller = key_a < key_b
+    equal = key_a == key_b
+    return (tl.where(smaller | equal, key_a, key_b),
+            tl.where(equal, count_a + count_b, tl.where(smaller, count_a, count_b)))
+
+
+@triton.jit
+def _min_and_count(keys):
+    """The smallest key and the number of lanes holding it, in one CTA-wide reduction (two
+    reductions would cost two shared-memory round trips and barriers; docs/kernels.md)."""
+    return tl.reduce((keys, tl.full(keys.shape, 1, tl.int32)), 0, _min_count_combine)
+
+
+@triton.jit
 def _kth_by_rounds(masked, f):
-    kth = tl.min(masked, 0)
-    taken = tl.sum((masked == kth).to(tl.int32), 0)
+    kth, taken = _min_and_count(masked)
     while taken < f:
-        kth = tl.min(tl.where(masked > kth, masked, _KEY_MAX), 0)
-        taken += tl.sum((masked == kth).to(tl.int32), 0)
+        # Lanes at or below kth become _KEY_MAX, which no key reaches (strategy_keys), and
+        # more than f lanes are pending, so the loop ends on a real key: the lanes counted
+        # are exactly those holding it.
+        kth, more = _min_and_count(tl.where(masked > kth, masked, _KEY_MAX))
+        taken += more
     return kth
 
 

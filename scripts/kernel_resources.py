@@ -62,6 +62,7 @@ class Resources:
     stack_bytes: int
     shared_bytes: int
     sass_instructions: int
+    barriers: int  # BAR instructions in the SASS (static count: CTA-wide syncs in the code)
     block_n: int
     block_s: int
     num_warps: int
@@ -141,9 +142,11 @@ def _read_cubin(cubin: bytes, consts) -> Resources:
         return int(match.group(1)) if match else 0
 
     instructions = len(re.findall(r"^\s+/\*[0-9a-f]{4,}\*/\s+\S", sass, re.MULTILINE))
+    barriers = len(re.findall(r"^\s+/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?BAR\.", sass,
+                              re.MULTILINE))
     return Resources(registers=field("REG"), stack_bytes=field("STACK"),
                      shared_bytes=field("SHARED"), sass_instructions=instructions,
-                     block_n=consts.block_n, block_s=consts.block_s,
+                     barriers=barriers, block_n=consts.block_n, block_s=consts.block_s,
                      num_warps=consts.num_warps)
 
 
@@ -180,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print(f"triton {triton.__version__}")
     header = (f"{'kernel':9}{'shape':12}{'sm':>3}{'strategy':>9}{'F':>4}{'w':>5}{'BLOCK_N':>8}"
-              f"{'BLOCK_S':>8}{'warps':>6}{'regs':>5}{'stack B':>8}{'smem B':>7}{'SASS':>7}")
+              f"{'BLOCK_S':>8}{'warps':>6}{'regs':>5}{'stack B':>8}{'smem B':>7}{'SASS':>7}"
+              f"{'BAR':>5}")
     print(header)
     for spec in specs(args.all, archs):
         res = compile_spec(spec)
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec.kernel:9}{spec.shape:12}{spec.arch:>3}{spec.strategy:>9}{spec.f:>4}"
               f"{spec.weights:>5}{res.block_n:>8}{res.block_s:>8}{res.num_warps:>6}"
               f"{res.registers:>5}{res.stack_bytes:>8}{res.shared_bytes:>7}"
-              f"{res.sass_instructions:>7}", flush=True)
+              f"{res.sass_instructions:>7}{res.barriers:>5}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"triton": triton.__version__, "rows": rows},
                                               indent=1))
