@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
+
+from . import __version__
 
 
 def _csv(text: str) -> list[str]:
@@ -137,6 +140,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         return args.func(args)
-    except ValueError as err:
-        print(f"asyncsim: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:  # bad input, file or folder: the user's to fix
+        print(f"asyncsim: error: {user_message(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("asyncsim: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - anything else is a bug: show where, ask for a report
+        traceback.print_exc()
+        print(f"asyncsim: internal error: this is a bug in asyncsim {__version__}; please "
+              f"report it with the command line and the traceback above", file=sys.stderr)
+        return 1
+
+
+def user_message(err: ValueError | OSError) -> str:
+    """One line naming what is at fault: an ``OSError`` names its file, ``ValueError``s of
+    asyncsim name the value themselves."""
+    if isinstance(err, OSError) and err.strerror:
+        where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        return f"{where}: {err.strerror}" if where else err.strerror
+    return " ".join(str(err).split("\n"))

@@ -10,7 +10,7 @@ disk. Knobs that are not binning knobs are the source's own options (for example
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,16 @@ def get_source(name: str) -> EventSource:
     return SOURCES[name]
 
 
+def check_options(source: EventSource, options: Mapping[str, object]) -> None:
+    """Each of a source's options has its default's type: a flag is a bool, a count or a seed
+    an int (a YAML ``maybe`` or ``1.5`` is refused rather than read as true or truncated)."""
+    for key, value in options.items():
+        kind = type(source.option_defaults[key])
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            expected = "true or false" if kind is bool else f"a {kind.__name__}"
+            raise ValueError(f"{source.name} option {key}: expected {expected}, got {value!r}")
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
@@ -75,6 +85,7 @@ def load_dataset(
         **{key: value for key, value in knobs.items() if key in BINNING_KNOBS}
     )
     options = {key: knobs.get(key, default) for key, default in source.option_defaults.items()}
+    check_options(source, options)
     plan = source.plan(None if data_dir is None else Path(data_dir), split, options)
     meta = {
         "dataset": name,

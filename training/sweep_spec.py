@@ -26,7 +26,7 @@ from optuna.distributions import (
 )
 from optuna.trial import Trial
 
-from .config import TrainConfig, load_yaml, make_config
+from .config import TrainConfig, check_folder_name, load_yaml, make_config
 
 METHODS = ("grid", "random", "bayes")
 GOALS = ("maximize", "minimize")
@@ -286,8 +286,10 @@ def parse_sweep(raw: Any, name: str, base: dict[str, Any]) -> SweepSpec:
                 raise _fail(f"parameters.{param.name}",
                             "grid search needs `values` (or `value`), not a distribution")
     name = raw.get("name", name)
-    if not isinstance(name, str) or not name or "/" in name:
-        raise _fail("name", f"expected a folder-safe name, got {name!r}")
+    try:
+        check_folder_name("name", name)
+    except ValueError as err:
+        raise _fail("name", str(err).removeprefix("name: ")) from None
     project = raw.get("project")
     if project is not None and not isinstance(project, str):
         raise _fail("project", f"expected a W&B project name, got {project!r}")
