@@ -80,8 +80,10 @@ class Binning:
 
     def __post_init__(self) -> None:
         dt_ms = self.dt_ms
-        if isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float)) or not (
-            math.isfinite(dt_ms) and dt_ms > 0
+        if (
+            isinstance(dt_ms, bool)
+            or not isinstance(dt_ms, (int, float))
+            or not (math.isfinite(dt_ms) and dt_ms > 0)
         ):
             raise ValueError(f"dt_ms must be a positive number of milliseconds, got {dt_ms!r}")
         for name in ("n_steps", "clip"):

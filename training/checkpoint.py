@@ -40,14 +40,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except pickle.UnpicklingError as err:
         needed = re.search(r"GLOBAL (\S+) was not an allowed global", str(err))
         if needed is None:
-            raise ValueError(f"checkpoint: cannot read {path}: not a checkpoint, or damaged"
-                             ) from None
-        raise ValueError(f"checkpoint: refusing {path}: it needs {needed[1]}, and asyncsim "
-                         f"loads only tensors, plain containers, numbers and strings (anything "
-                         f"else could run code from the file)") from None
+            raise ValueError(
+                f"checkpoint: cannot read {path}: not a checkpoint, or damaged"
+            ) from None
+        raise ValueError(
+            f"checkpoint: refusing {path}: it needs {needed[1]}, and asyncsim "
+            f"loads only tensors, plain containers, numbers and strings (anything "
+            f"else could run code from the file)"
+        ) from None
     except Exception as err:  # torch raises many types for a damaged file
         raise ValueError(f"checkpoint: cannot read {path}: {err}") from None
-    if not (isinstance(state, dict) and isinstance(state.get("model"), dict)
-            and isinstance(state.get("config"), dict)):
+    if not (
+        isinstance(state, dict)
+        and isinstance(state.get("model"), dict)
+        and isinstance(state.get("config"), dict)
+    ):
         raise ValueError(f"checkpoint: {path} is not an asyncsim checkpoint")
     return state

@@ -41,8 +41,13 @@ def logged_metrics(cfg: TrainConfig, net: Network) -> list[str]:
     frame = torch.zeros(1, 1, net.n_in)
     setting = ExecSetting(cfg.strategy, cfg.f)
     try:
-        summary, _ = evaluate(net, [(frame, torch.zeros(1, dtype=torch.int64))], setting,
-                              seed=cfg.seed, backend=cfg.backend)
+        summary, _ = evaluate(
+            net,
+            [(frame, torch.zeros(1, dtype=torch.int64))],
+            setting,
+            seed=cfg.seed,
+            backend=cfg.backend,
+        )
     except ValueError as err:
         if cfg.backend != "triton":
             raise
