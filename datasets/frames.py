@@ -28,6 +28,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+FRAME_BYTES = 4  # a float32 count per channel and timestep
+MAX_SAMPLE_BYTES = 2**30
+"""The most one sample's dense frames ``[T, n_in]`` may take: a longer sample comes from a
+corrupt file (a DVS Gesture sample at the default binning takes about 1 MiB)."""
+
 EVENT_DTYPE = np.dtype([("t", np.float64), ("x", np.int32), ("y", np.int32), ("p", np.int8)])
 
 

@@ -23,7 +23,14 @@ from .cache import cached_frames, default_cache_dir
 from .dvs_gesture import DVSGesture
 from .embedded import Digits, Timing
 from .errors import DatasetError
-from .frames import Binning, Sensor, SparseFrames, bin_events
+from .frames import (
+    FRAME_BYTES,
+    MAX_SAMPLE_BYTES,
+    Binning,
+    Sensor,
+    SparseFrames,
+    bin_events,
+)
 from .frameset import FrameSet
 from .nmnist import NMNIST
 from .shd import SHD
@@ -33,10 +40,6 @@ SOURCES: dict[str, EventSource] = {
     source.name: source for source in (Digits(), Timing(), NMNIST(), SHD(), DVSGesture())
 }
 BINNING_KNOBS = tuple(field.name for field in dataclasses.fields(Binning))
-FRAME_BYTES = 4  # a float32 count per channel and timestep
-MAX_SAMPLE_BYTES = 2**30
-"""The most one sample's dense frames ``[T, n_in]`` may take (a DVS Gesture sample at the
-default binning takes about 1 MiB; docs/datasets.md#limits)."""
 
 
 def dataset_names() -> tuple[str, ...]:
