@@ -195,3 +195,29 @@ def test_disabled_wandb_writes_nothing_under_home(run, tmp_path, monkeypatch):
                  "--trace", str(tmp_path / "t.h5"), "--out", str(out), "--quiet"]) == 0
     assert list(home.rglob("*")) == []
     assert not [p for p in tmp_path.rglob("*wandb*") if p.is_dir()]
+
+
+def test_artifact_names_are_sanitized(tmp_path, monkeypatch):
+    """Before: a trace of the stop mode `output+2` made an invalid W&B artifact name, which
+    failed at the very end of an evaluation."""
+    from asyncsim.training.tracking import Tracker, artifact_name
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    tracker = Tracker(enabled=True, project="p", name="n", run_dir=tmp_path / "run",
+                      config={}, job_type="eval")
+    (tmp_path / "t.h5").write_bytes(b"x")
+    tracker.log_artifact(tmp_path / "t.h5", name="trace-t_random_F_8_output+2",
+                         kind="spike-trace")
+    tracker.finish()
+    assert artifact_name("trace-t_random_F_8_output+2") == "trace-t_random_F_8_output_2"
+    assert artifact_name("trace-my run/1") == "trace-my_run_1"
+
+
+def test_accuracy_plot_of_early_stops_only(tmp_path):
+    """Before: `--stops output` (no `complete` rows) crashed with a figure of 0 columns."""
+    from asyncsim.training.plots import accuracy_vs_f
+
+    rows = [{"trained": "sync", "strategy": s, "F": f, "stop": "output", "accuracy": a}
+            for s, f, a in (("random", "2", 0.5), ("random", "inf", 0.7), ("fifo", "2", 0.6))]
+    assert accuracy_vs_f(rows, tmp_path / "a.png").stat().st_size > 1000
