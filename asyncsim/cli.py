@@ -15,6 +15,15 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _numbers(flag: str, text: str, kind: type[int] | type[float] = int) -> list:
+    """A comma-separated list of ``kind``; a bad item is an error naming ``flag``."""
+    try:
+        return [kind(item) for item in _csv(text)]
+    except ValueError:
+        raise ValueError(f"{flag}: expected comma-separated {kind.__name__}s, got {text!r}"
+                         ) from None
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -32,17 +41,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             if args.in_shape is None:
                 raise ValueError("bench: --arch needs --in-shape C,H,W")
             network = {"arch": [a.strip() for a in args.arch.split(";") if a.strip()],
-                       "in_shape": [int(n) for n in _csv(args.in_shape)]}
+                       "in_shape": _numbers("--in-shape", args.in_shape)}
         elif args.in_shape is not None:
             raise ValueError("bench: --in-shape goes with --arch (a dense network is --sizes)")
         else:
             sizes = args.sizes if args.sizes is not None else "784,256,256,10"
-            network = {"sizes": [[int(n) for n in _csv(s)] for s in sizes.split(";")]}
+            network = {"sizes": [_numbers("--sizes", s) for s in sizes.split(";")]}
         grid = {**network,
-                "batch": [int(b) for b in _csv(args.batch)],
-                "steps": [int(t) for t in _csv(args.steps)], "strategy": _csv(args.strategy),
+                "batch": _numbers("--batch", args.batch),
+                "steps": _numbers("--steps", args.steps), "strategy": _csv(args.strategy),
                 "F": _csv(args.F), "mode": _csv(args.mode), "backend": args.backend,
-                "rate": [float(r) for r in _csv(args.rate)], "dtype": _csv(args.dtype),
+                "rate": _numbers("--rate", args.rate, float), "dtype": _csv(args.dtype),
                 "device": args.device}
         configs = expand_grid(grid)
     old = read_json(args.compare) if args.compare else None
@@ -135,10 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
     try:
+        if args.threads < 1:
+            raise ValueError(f"--threads: must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
         return args.func(args)
     except (ValueError, OSError) as err:  # bad input, file or folder: the user's to fix
         print(f"asyncsim: error: {user_message(err)}", file=sys.stderr)

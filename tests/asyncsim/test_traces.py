@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import asyncsim
+from asyncsim.cli import main
 from asyncsim.trace_cli import register
 from asyncsim.traces import TraceError, TraceWriter, load, plot_raster, summary
 
@@ -280,8 +281,10 @@ def test_cli_summary_and_raster(tmp_path, capsys):
 
 
 def test_cli_reports_a_bad_file(tmp_path, capsys):
-    assert run_cli("trace", "summary", str(tmp_path / "none.h5")) == 1
-    assert "none.h5" in capsys.readouterr().err
+    assert main(["trace", "summary", str(tmp_path / "none.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("asyncsim: error: ") and "none.h5" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_plot_raster_draws_the_chosen_samples(trace_file, tmp_path):
