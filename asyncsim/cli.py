@@ -29,6 +29,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import copy_bandwidth_gbs, environment, expand_grid, load_profile, measure
     from .bench_report import COLUMNS, compare, failed_row, plot, read_json, row_line, write_json
+    from .outputs import output_file
     from .tables import print_table
 
     options: dict = {}
@@ -55,6 +56,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 "device": args.device}
         configs = expand_grid(grid)
     old = read_json(args.compare) if args.compare else None
+    for flag in ("json", "plot"):
+        if getattr(args, flag):
+            output_file(f"--{flag}", getattr(args, flag))
     baselines = _csv(args.baselines) if args.baselines is not None else options.get(
         "baselines", [])
     repeats = options.get("repeats", args.repeats)

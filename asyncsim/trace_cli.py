@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .outputs import output_file
 from .tables import print_table
 from .traces import load, plot_raster, summary
 
@@ -51,7 +52,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
 def run_raster(args: argparse.Namespace) -> int:
     """Plot the chosen samples to ``--out``."""
-    path = plot_raster(load(args.path, sample=args.samples), args.out)
+    path = plot_raster(load(args.path, sample=args.samples), output_file("--out", args.out))
     print(f"wrote {path}")
     return 0
 

@@ -16,3 +16,8 @@ def test_bad_flags_are_one_line_naming_the_flag(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"asyncsim: error: {message}") and len(err.splitlines()) == 1
+
+
+def test_bench_outputs_are_checked_before_measuring(tmp_path, capsys):
+    assert main(["bench", "--sizes", "4,3,2", "--json", str(tmp_path)]) == 2
+    assert f"--json: {tmp_path} is a folder" in capsys.readouterr().err
