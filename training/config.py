@@ -172,7 +172,8 @@ def check_folder_name(key: str, name: object) -> str:
 
 def _check_data_keys(cfg: TrainConfig) -> None:
     """``dataset`` is registered; ``binning`` holds valid binning knobs and ``dataset_options``
-    the data set's own options (its folder and the network's fit are checked by preflight)."""
+    the data set's own options (its folder and the network's fit are checked by preflight).
+    The data package is imported here: it loads h5py, which checking other keys does not need."""
     from asyncsim.datasets.frames import Binning
     from asyncsim.datasets.loader import BINNING_KNOBS, check_options, dataset_names, get_source
 
