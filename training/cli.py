@@ -88,6 +88,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .tracking import Tracker
 
     settings = settings_grid(_csv(args.strategies), _csv(args.F), _csv(args.stops))
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size: must be >= 1, got {args.batch_size}")
     out_dir = output_folder("--out", args.out)
     trace = output_file("--trace", args.trace) if args.trace else None
     if args.json:

@@ -160,6 +160,8 @@ def test_eval_outputs_are_checked_before_the_work(run, tmp_path, capsys):
     taken.write_text("")
     assert main(["eval", str(run / BEST), "--no-wandb", "--out", str(taken / "eval")]) == 2
     one_error_line(capsys, f"--out: {taken} is a file")
+    assert main(["eval", str(run / BEST), "--no-wandb", "--batch-size", "0"]) == 2
+    one_error_line(capsys, "--batch-size: must be >= 1, got 0")
 
 
 def test_eval_with_only_early_stops_makes_its_folders_plots_and_artifacts(run, tmp_path,
