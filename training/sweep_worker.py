@@ -63,7 +63,7 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
 def _metric_value(record: dict[str, Any], metric: str) -> float:
     if metric not in record:
         raise ValueError(f"sweep metric.name: {metric!r} is not logged; logged metrics: "
-                                 f"{sorted(record)}")
+                         f"{sorted(record)}")
     return float(record[metric])
 
 

@@ -223,3 +223,11 @@ def test_accuracy_plot_of_early_stops_only(tmp_path):
     rows = [{"trained": "sync", "strategy": s, "F": f, "stop": "output", "accuracy": a}
             for s, f, a in (("random", "2", 0.5), ("random", "inf", 0.7), ("fifo", "2", 0.6))]
     assert accuracy_vs_f(rows, tmp_path / "a.png").stat().st_size > 1000
+
+
+def test_preflight_names_exactly_the_metrics_a_training_logs(run):
+    """The sweep's metric is checked against this list before its study starts."""
+    from asyncsim.training.preflight import preflight
+
+    state = load_checkpoint(run / LAST)
+    assert sorted(preflight(make_config(state["config"]))) == sorted(state["history"][-1])
