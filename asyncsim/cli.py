@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
+
+from . import __version__
 
 
 def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _numbers(flag: str, text: str, kind: type[int] | type[float] = int) -> list:
+    """A comma-separated list of ``kind``; a bad item is an error naming ``flag``."""
+    try:
+        return [kind(item) for item in _csv(text)]
+    except ValueError:
+        raise ValueError(f"{flag}: expected comma-separated {kind.__name__}s, got {text!r}"
+                         ) from None
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -17,6 +29,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import copy_bandwidth_gbs, environment, expand_grid, load_profile, measure
     from .bench_report import COLUMNS, compare, failed_row, plot, read_json, row_line, write_json
+    from .outputs import output_file
     from .tables import print_table
 
     options: dict = {}
@@ -29,20 +42,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             if args.in_shape is None:
                 raise ValueError("bench: --arch needs --in-shape C,H,W")
             network = {"arch": [a.strip() for a in args.arch.split(";") if a.strip()],
-                       "in_shape": [int(n) for n in _csv(args.in_shape)]}
+                       "in_shape": _numbers("--in-shape", args.in_shape)}
         elif args.in_shape is not None:
             raise ValueError("bench: --in-shape goes with --arch (a dense network is --sizes)")
         else:
             sizes = args.sizes if args.sizes is not None else "784,256,256,10"
-            network = {"sizes": [[int(n) for n in _csv(s)] for s in sizes.split(";")]}
+            network = {"sizes": [_numbers("--sizes", s) for s in sizes.split(";")]}
         grid = {**network,
-                "batch": [int(b) for b in _csv(args.batch)],
-                "steps": [int(t) for t in _csv(args.steps)], "strategy": _csv(args.strategy),
+                "batch": _numbers("--batch", args.batch),
+                "steps": _numbers("--steps", args.steps), "strategy": _csv(args.strategy),
                 "F": _csv(args.F), "mode": _csv(args.mode), "backend": args.backend,
-                "rate": [float(r) for r in _csv(args.rate)], "dtype": _csv(args.dtype),
+                "rate": _numbers("--rate", args.rate, float), "dtype": _csv(args.dtype),
                 "device": args.device}
         configs = expand_grid(grid)
     old = read_json(args.compare) if args.compare else None
+    for flag in ("json", "plot"):
+        if getattr(args, flag):
+            output_file(f"--{flag}", getattr(args, flag))
     baselines = _csv(args.baselines) if args.baselines is not None else options.get(
         "baselines", [])
     repeats = options.get("repeats", args.repeats)
@@ -132,11 +148,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
     try:
+        if args.threads < 1:
+            raise ValueError(f"--threads: must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
         return args.func(args)
-    except ValueError as err:
-        print(f"asyncsim: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:  # bad input, file or folder: the user's to fix
+        print(f"asyncsim: error: {user_message(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("asyncsim: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - anything else is a bug: show where, ask for a report
+        traceback.print_exc()
+        print(f"asyncsim: internal error: this is a bug in asyncsim {__version__}; please "
+              f"report it with the command line and the traceback above", file=sys.stderr)
+        return 1
+
+
+def user_message(err: ValueError | OSError) -> str:
+    """One line naming what is at fault: an ``OSError`` names its file, ``ValueError``s of
+    asyncsim name the value themselves."""
+    if isinstance(err, OSError) and err.strerror:
+        where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        return f"{where}: {err.strerror}" if where else err.strerror
+    return " ".join(str(err).split("\n"))

@@ -87,4 +87,4 @@ def sample_seeds(seed: int | torch.Tensor, batch: int, device: torch.device) -> 
         return seeds
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed: expected an int or a tensor, got {seed!r}")
-    return (torch.arange(batch, device=device, dtype=torch.int64) + seed) & MASK32
+    return (torch.arange(batch, device=device, dtype=torch.int64) + seed % 2**32) & MASK32

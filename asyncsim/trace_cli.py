@@ -1,17 +1,16 @@
 """``asyncsim trace summary|raster``: inspect HDF5 spike traces (SPEC 8, docs/traces.md).
 
 ``register(subparsers)`` adds the ``trace`` command to the ``asyncsim`` parser. Every
-sub-command sets ``func`` (``args -> exit code``); a bad file or argument prints one line on
-stderr and returns 1.
+sub-command sets ``func`` (``args -> exit code``); a bad file or argument raises a
+``ValueError`` (``TraceError``), which ``asyncsim.cli.main`` prints as one line.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from .outputs import output_file
 from .tables import print_table
 from .traces import load, plot_raster, summary
 
@@ -24,13 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = trace.add_subparsers(dest="trace_command", required=True)
     info = commands.add_parser("summary", help="samples, spikes and rates per layer, accuracy")
     info.add_argument("path", type=Path)
-    info.set_defaults(func=_reporting_errors(run_summary))
+    info.set_defaults(func=run_summary)
     raster = commands.add_parser("raster", help="raster plot (PNG) of some samples")
     raster.add_argument("path", type=Path)
     raster.add_argument("--out", type=Path, required=True, help="PNG file to write")
     raster.add_argument("--samples", type=_int_list, default=[0],
                         help="comma-separated global sample indices (default: 0)")
-    raster.set_defaults(func=_reporting_errors(run_raster))
+    raster.set_defaults(func=run_raster)
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -53,21 +52,9 @@ def run_summary(args: argparse.Namespace) -> int:
 
 def run_raster(args: argparse.Namespace) -> int:
     """Plot the chosen samples to ``--out``."""
-    path = plot_raster(load(args.path, sample=args.samples), args.out)
+    path = plot_raster(load(args.path, sample=args.samples), output_file("--out", args.out))
     print(f"wrote {path}")
     return 0
-
-
-def _reporting_errors(command: Callable[[argparse.Namespace], int]
-                      ) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except ValueError as err:  # TraceError included
-            print(f"asyncsim trace: error: {err}", file=sys.stderr)
-            return 1
-
-    return run
 
 
 def _int_list(text: str) -> list[int]:

@@ -9,11 +9,9 @@ channel per timestep) and how long loading took.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from .errors import DatasetError
 from .loader import BINNING_KNOBS, dataset_names, get_source, load_dataset
 from .source import SPLITS
 
@@ -37,24 +35,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    """Print the table; returns 0, or 1 with the error on stderr if the data are unusable."""
+    """Print the table; returns 0. Unusable data raise ``DatasetError`` (a ``ValueError``),
+    which ``asyncsim.cli.main`` prints as one line."""
     source = get_source(args.name)
     knobs = {knob: getattr(args, knob) for knob in BINNING_KNOBS if getattr(args, knob) is not None}
     rows = []
     for split in [args.split] if args.split else SPLITS:
         start = time.perf_counter()
-        try:
-            frames = load_dataset(
-                args.name,
-                args.data_dir,
-                split,
-                cache_dir=args.cache_dir,
-                use_cache=args.use_cache,
-                **knobs,
-            )
-        except DatasetError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+        frames = load_dataset(
+            args.name,
+            args.data_dir,
+            split,
+            cache_dir=args.cache_dir,
+            use_cache=args.use_cache,
+            **knobs,
+        )
         seconds = time.perf_counter() - start
         rows.append(
             (

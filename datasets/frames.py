@@ -28,6 +28,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+FRAME_BYTES = 4  # a float32 count per channel and timestep
+MAX_SAMPLE_BYTES = 2**30
+"""The most one sample's dense frames ``[T, n_in]`` may take: a longer sample comes from a
+corrupt file (a DVS Gesture sample at the default binning takes about 1 MiB)."""
+
 EVENT_DTYPE = np.dtype([("t", np.float64), ("x", np.int32), ("y", np.int32), ("p", np.int8)])
 
 
@@ -54,6 +59,19 @@ class Sensor(NamedTuple):
     def n_channels(self) -> int:
         return self.width * self.height * self.polarities
 
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        """The channels as a map ``(C, H, W)`` = (polarities, height, width), the order of the
+        flattened channels (``p*H*W + y*W + x``); a 1-D sensor (height 1, e.g. SHD's cochlea
+        or the timing task) is ``(n_channels, 1, 1)``."""
+        if self.height == 1:
+            return (self.n_channels, 1, 1)
+        return (self.polarities, self.height, self.width)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
 
 @dataclass(frozen=True)
 class Binning:
@@ -66,14 +84,21 @@ class Binning:
     clip: int | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.dt_ms) and self.dt_ms > 0):
-            raise ValueError(f"dt_ms must be a positive number of milliseconds, got {self.dt_ms!r}")
+        dt_ms = self.dt_ms
+        if (
+            isinstance(dt_ms, bool)
+            or not isinstance(dt_ms, (int, float))
+            or not (math.isfinite(dt_ms) and dt_ms > 0)
+        ):
+            raise ValueError(f"dt_ms must be a positive number of milliseconds, got {dt_ms!r}")
         for name in ("n_steps", "clip"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and not _positive_int(value):
                 raise ValueError(f"{name} must be None or an integer >= 1, got {value!r}")
-        if not isinstance(self.pool, int) or self.pool < 1:
+        if not _positive_int(self.pool):
             raise ValueError(f"pool must be an integer >= 1, got {self.pool!r}")
+        if not isinstance(self.merge_polarity, bool):
+            raise ValueError(f"merge_polarity must be true or false, got {self.merge_polarity!r}")
 
     def replace(self, **changes: object) -> Binning:
         """A copy with some knobs changed (validated again)."""

@@ -87,13 +87,9 @@ class FrameSet(Dataset):
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
-        """The frames' channels as a map ``(C, H, W)`` = (polarities, height, width) of the
-        pooled sensor, the order of the flattened channels (``p*H*W + y*W + x``); a 1-D sensor
-        (height 1, e.g. SHD's cochlea or the timing task) is ``(n_in, 1, 1)``."""
-        sensor = self.sensor
-        if sensor.height == 1:
-            return (self.n_in, 1, 1)
-        return (sensor.polarities, sensor.height, sensor.width)
+        """The frames' channels as a map ``(C, H, W)`` of the pooled sensor
+        (``Sensor.in_shape``)."""
+        return self.sensor.in_shape
 
     @property
     def n_steps(self) -> int:

@@ -10,7 +10,8 @@ disk. Knobs that are not binning knobs are the source's own options (for example
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,15 @@ from torch.utils.data import DataLoader
 from .cache import cached_frames, default_cache_dir
 from .dvs_gesture import DVSGesture
 from .embedded import Digits, Timing
-from .frames import Binning, SparseFrames, bin_events
+from .errors import DatasetError
+from .frames import (
+    FRAME_BYTES,
+    MAX_SAMPLE_BYTES,
+    Binning,
+    Sensor,
+    SparseFrames,
+    bin_events,
+)
 from .frameset import FrameSet
 from .nmnist import NMNIST
 from .shd import SHD
@@ -43,6 +52,35 @@ def get_source(name: str) -> EventSource:
     if name not in SOURCES:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(SOURCES)}")
     return SOURCES[name]
+
+
+def check_length(
+    events: np.ndarray, t0: float, binning: Binning, sensor: Sensor, where: str
+) -> None:
+    """Refuse a sample whose frames would take more than ``MAX_SAMPLE_BYTES`` (an event time
+    far beyond the recording, as in a corrupt file) before anything is allocated for it."""
+    if binning.n_steps is not None or len(events) == 0:
+        return
+    span_ms = (float(events["t"].max()) - t0) / 1000.0
+    n_steps = math.floor(span_ms / binning.dt_ms) + 1
+    size = n_steps * binning.output_sensor(sensor).n_channels * FRAME_BYTES
+    if size > MAX_SAMPLE_BYTES:
+        raise DatasetError(
+            f"{where}: its events span {span_ms:.6g} ms, {n_steps} timesteps of "
+            f"{binning.dt_ms} ms: {size / 2**30:.3g} GiB of frames, over the "
+            f"{MAX_SAMPLE_BYTES / 2**30:.3g} GiB a sample may take. The file is corrupt, or set "
+            f"the binning's n_steps to crop its samples."
+        )
+
+
+def check_options(source: EventSource, options: Mapping[str, object]) -> None:
+    """Each of a source's options has its default's type: a flag is a bool, a count or a seed
+    an int (a YAML ``maybe`` or ``1.5`` is refused rather than read as true or truncated)."""
+    for key, value in options.items():
+        kind = type(source.option_defaults[key])
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            expected = "true or false" if kind is bool else f"a {kind.__name__}"
+            raise ValueError(f"{source.name} option {key}: expected {expected}, got {value!r}")
 
 
 def load_dataset(
@@ -75,6 +113,7 @@ def load_dataset(
         **{key: value for key, value in knobs.items() if key in BINNING_KNOBS}
     )
     options = {key: knobs.get(key, default) for key, default in source.option_defaults.items()}
+    check_options(source, options)
     plan = source.plan(None if data_dir is None else Path(data_dir), split, options)
     meta = {
         "dataset": name,
@@ -84,14 +123,17 @@ def load_dataset(
         "source": dict(plan.fingerprint),
     }
 
-    def binned(events: np.ndarray) -> SparseFrames:
+    def binned(index: int, events: np.ndarray) -> SparseFrames:
         first = source.align_to_first_event and len(events) > 0
-        return bin_events(
-            events, source.sensor, binning, float(events["t"].min()) if first else 0.0
-        )
+        t0 = float(events["t"].min()) if first else 0.0
+        where = f"{plan.origin() or name}: sample {index} of the {split} split"
+        check_length(events, t0, binning, source.sensor, where)
+        return bin_events(events, source.sensor, binning, t0)
 
     def build() -> FrameSet:
-        samples = ((binned(events), label) for events, label in plan.read())
+        samples = (
+            (binned(index, events), label) for index, (events, label) in enumerate(plan.read())
+        )
         return FrameSet.from_samples(
             samples, binning.output_sensor(source.sensor), source.n_classes, meta
         )

@@ -35,9 +35,45 @@ def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             missing = [key for key in _KEYS if key not in file]
             if missing:
                 raise DatasetError(f"{path}: missing dataset(s) {', '.join(missing)}")
-            return tuple(file[key][()] for key in _KEYS)
+            groups = [key for key in _KEYS if not isinstance(file[key], h5py.Dataset)]
+            if groups:
+                raise DatasetError(f"{path}: {', '.join(groups)} must be datasets, not groups")
+            arrays = tuple(file[key][()] for key in _KEYS)
     except (OSError, KeyError) as err:
         raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from err
+    for key, array in zip(_KEYS, arrays, strict=True):
+        if np.ndim(array) != 1:
+            raise DatasetError(
+                f"{path}: {key} must hold one entry per sample, got shape {np.shape(array)}"
+            )
+    return arrays
+
+
+def _integers(values: np.ndarray) -> np.ndarray | None:
+    """``values`` as int64 if they are whole numbers (of any numeric type), else None."""
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    if values.dtype.kind != "f" or not np.all(np.isfinite(values)):
+        return None
+    if not np.array_equal(values, np.round(values)):
+        return None
+    return values.astype(np.int64)
+
+
+def _sample_problem(t: np.ndarray, unit: np.ndarray | None, label: object) -> str | None:
+    """What is wrong with one sample (None: nothing); ``unit`` is None if not whole numbers,
+    ``t`` is numeric."""
+    if unit is None:
+        return "a unit that is not a whole number"
+    if len(t) != len(unit):
+        return f"{len(t)} spike times but {len(unit)} units"
+    if unit.size and (unit.min() < 0 or unit.max() >= SENSOR.width):
+        return f"a unit outside 0..{SENSOR.width - 1}"
+    if not np.all(np.isfinite(t) & (t >= 0)):
+        return "a spike time that is negative or not finite"
+    if not 0 <= label < N_CLASSES:
+        return f"label {label} outside 0..{N_CLASSES - 1}"
+    return None
 
 
 def read_shd_file(path: Path) -> Iterator[Sample]:
@@ -50,21 +86,26 @@ def read_shd_file(path: Path) -> Iterator[Sample]:
         )
     if len(labels) == 0:
         raise DatasetError(f"{path}: holds no samples")
-    for i, (t, unit, label) in enumerate(zip(times, units, labels, strict=True)):
-        t = np.asarray(t, dtype=np.float64)
-        unit = np.asarray(unit)
-        problem = None
-        if len(t) != len(unit):
-            problem = f"{len(t)} spike times but {len(unit)} units"
-        elif unit.size and (unit.min() < 0 or unit.max() >= SENSOR.width):
-            problem = f"a unit outside 0..{SENSOR.width - 1}"
-        elif not np.all(np.isfinite(t) & (t >= 0)):
-            problem = "a spike time that is negative or not finite"
-        elif not 0 <= label < N_CLASSES:
-            problem = f"label {label} outside 0..{N_CLASSES - 1}"
+    whole_labels = _integers(labels)
+    if whole_labels is None:
+        raise DatasetError(
+            f"{path}: corrupt: labels must be whole numbers (class indices), got "
+            f"{labels.dtype} values such as {labels[:3].tolist()}"
+        )
+    for i, (t, unit, label) in enumerate(zip(times, units, whole_labels, strict=True)):
+        t, unit = np.asarray(t), np.asarray(unit)
+        if t.dtype.kind not in "iuf":
+            raise DatasetError(f"{path}: corrupt: sample {i} has spike times of type {t.dtype}")
+        if t.ndim != 1 or unit.ndim != 1:
+            raise DatasetError(
+                f"{path}: corrupt: sample {i}'s spike times and units must be "
+                f"arrays (variable-length datasets)"
+            )
+        unit = _integers(unit)
+        problem = _sample_problem(t, unit, label)
         if problem:
             raise DatasetError(f"{path}: corrupt: sample {i} has {problem}")
-        yield make_events(t * 1e6, unit), int(label)
+        yield make_events(t.astype(np.float64) * 1e6, unit), int(label)
 
 
 class SHD(FileSource):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetNotFoundError
+from .errors import DatasetError, DatasetNotFoundError
 from .frames import Binning, Sensor
 
 SPLITS = ("train", "test")
@@ -37,6 +37,8 @@ class SplitPlan:
 
     fingerprint: Mapping[str, object]
     read: Callable[[], Iterator[Sample]]
+    origin: Callable[[], str] = str
+    """Where the sample ``read()`` yielded last comes from (its file), for error messages."""
 
 
 class EventSource(ABC):
@@ -54,6 +56,19 @@ class EventSource(ABC):
     @abstractmethod
     def plan(self, data_dir: Path | None, split: str, options: Mapping[str, object]) -> SplitPlan:
         """Locate (or prepare to generate) one split; raises if its data are missing."""
+
+
+def _file_stat(path: Path) -> os.stat_result:
+    """A data file's status; a folder named like a data file, a broken link or an unreadable
+    entry is one error naming it."""
+    try:
+        stat = path.stat()
+    except OSError as err:
+        what = "a broken symbolic link" if path.is_symlink() else (err.strerror or str(err))
+        raise DatasetError(f"{path}: not a readable data file ({what})") from err
+    if not path.is_file():
+        raise DatasetError(f"{path}: a folder, where a data file was expected")
+    return stat
 
 
 class FileSource(EventSource):
@@ -78,17 +93,25 @@ class FileSource(EventSource):
         root, files = self._locate(data_dir, split)
         digest = hashlib.sha256()
         for path in files:
-            stat = path.stat()
+            stat = _file_stat(path)
             digest.update(
                 f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
             )
         fingerprint = {"root": str(root), "files": len(files), "digest": digest.hexdigest()}
 
+        reading: list[Path] = []
+
         def read() -> Iterator[Sample]:
             for path in files:
-                yield from self.read_file(path, options)
+                reading[:] = [path]
+                try:
+                    yield from self.read_file(path, options)
+                except OSError as err:  # e.g. no permission, or the file vanished meanwhile
+                    raise DatasetError(f"{path}: cannot read ({err.strerror or err})") from err
 
-        return SplitPlan(fingerprint=fingerprint, read=read)
+        return SplitPlan(
+            fingerprint=fingerprint, read=read, origin=lambda: " ".join(map(str, reading))
+        )
 
     def _locate(self, data_dir: Path | None, split: str) -> tuple[Path, list[Path]]:
         if data_dir is None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from asyncsim.outputs import output_file, output_folder
 from asyncsim.tables import print_table
 
-from .config import TrainConfig, load_yaml, make_config
+from .config import BOOLEANS, TrainConfig, bool_value, load_yaml, make_config
 from .evaluation import STOP_MODES_HELP, settings_grid
 
 EVAL_COLUMNS = [("trained", "trained under"), ("label", "evaluated under"),
@@ -60,6 +61,15 @@ def arch_value(text: str) -> str | list[object]:
             for item in _split_top_level(stripped[1:-1])]
 
 
+def yaml_value(text: str) -> object:
+    """A flag's value read as YAML (``--hidden "[64, 64]"``); text that is not valid YAML is
+    kept as written, for the config's validation to refuse with the key's name."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .trainer import train
 
@@ -78,8 +88,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .tracking import Tracker
 
     settings = settings_grid(_csv(args.strategies), _csv(args.F), _csv(args.stops))
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    out_dir = output_folder("--out", args.out)
+    trace = output_file("--trace", args.trace) if args.trace else None
+    if args.json:
+        output_file("--json", args.json)
     models = [load_model(path) for path in args.checkpoints]
-    trace = Path(args.trace) if args.trace else None
     rows, decisions = evaluate_models(models, settings, split=args.split,
                                       batch_size=args.batch_size, trace=trace,
                                       progress=not args.quiet)
@@ -87,7 +102,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     cross = cross_table(rows)
     print_table("accuracy: trained under x evaluated under",
                 [(key, key) for key in cross[0]], cross)
-    out_dir = Path(args.out)
     tracker = Tracker(enabled=not args.no_wandb, project=models[0].config.wandb_project,
                       name="eval", run_dir=out_dir, job_type="eval",
                       config={"checkpoints": args.checkpoints, "settings": [
@@ -104,7 +118,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out), epochs=args.epochs, wandb=not args.no_wandb,
+    run_demo(output_folder("--out", args.out), epochs=args.epochs, wandb=not args.no_wandb,
              progress=not args.quiet)
     return 0
 
@@ -121,7 +135,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                'or "fc(128,rec)"; the output layer fc(n_classes) is appended '
                                '(docs/training.md)')
             continue
-        train.add_argument(*flags, dest=f.name, type=yaml.safe_load,
+        if f.name in BOOLEANS:
+            train.add_argument(*flags, dest=f.name, type=bool_value, default=None,
+                               help=f"override {f.name} (true/false, yes/no, 1/0)")
+            continue
+        train.add_argument(*flags, dest=f.name, type=yaml_value,
                            default=None, help=f"override {f.name} (YAML value)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--no-wandb", action="store_true")

@@ -30,6 +30,9 @@ LOSSES = ("rate_ce", "count_ce", "membrane")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("none", "cosine", "step")
 DEFAULT_HIDDEN = [128]
+BOOLEANS = ("bias", "wandb", "trace")
+BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+WANDB_FORBIDDEN = "/\\#?%:"  # characters W&B refuses in project and group names
 
 
 @dataclass
@@ -138,12 +141,61 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                          f"{cfg.refractory_dropout!r}")
     if not (isinstance(cfg.lam, (int, float)) and math.isfinite(cfg.lam)):
         raise ValueError(f"lam: must be a finite number, got {cfg.lam!r}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ValueError(f"seed: must be an int >= 0, got {cfg.seed!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
+        raise ValueError(f"seed: must be an int in [0, 2**32), got {cfg.seed!r}")
+    for key in BOOLEANS:
+        if not isinstance(getattr(cfg, key), bool):
+            raise ValueError(f"{key}: expected true or false, got {getattr(cfg, key)!r}")
+    if cfg.name is not None:
+        check_folder_name("name", cfg.name)
+    for key in ("wandb_project", "wandb_group"):
+        value = getattr(cfg, key)
+        if value is not None and (not isinstance(value, str) or not value
+                                  or set(value) & set(WANDB_FORBIDDEN)):
+            raise ValueError(f"{key}: expected a non-empty name without any of "
+                             f"{WANDB_FORBIDDEN}, got {value!r}")
+    if not isinstance(cfg.out_dir, str) or not cfg.out_dir:
+        raise ValueError(f"out_dir: expected a folder, got {cfg.out_dir!r}")
+    _check_data_keys(cfg)
+    return cfg
+
+
+def check_folder_name(key: str, name: object) -> str:
+    """``name`` as one folder name: not empty, no path separator, not ``.`` or ``..`` (a run or
+    sweep name must not write outside its parent folder)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name \
+            or "\0" in name:
+        raise ValueError(f"{key}: expected a folder-safe name (no '/', '\\', '.' or '..'), "
+                         f"got {name!r}")
+    return name
+
+
+def _check_data_keys(cfg: TrainConfig) -> None:
+    """``dataset`` is registered; ``binning`` holds valid binning knobs and ``dataset_options``
+    the data set's own options (its folder and the network's fit are checked by preflight).
+    The data package is imported here: it loads h5py, which checking other keys does not need."""
+    from asyncsim.datasets.frames import Binning
+    from asyncsim.datasets.loader import BINNING_KNOBS, check_options, dataset_names, get_source
+
+    _choice("dataset", cfg.dataset, dataset_names())
     for key in ("binning", "dataset_options"):
         if not isinstance(getattr(cfg, key), dict):
             raise ValueError(f"{key}: expected a mapping, got {getattr(cfg, key)!r}")
-    return cfg
+    source = get_source(cfg.dataset)
+    for key, known in (("binning", BINNING_KNOBS),
+                       ("dataset_options", tuple(source.option_defaults))):
+        unknown = sorted(map(str, set(getattr(cfg, key)) - set(known)))
+        if unknown:
+            raise ValueError(f"{key}: unknown key(s) {unknown} for data set {cfg.dataset}; "
+                             f"known: {list(known) or 'none'}")
+    try:
+        Binning(**cfg.binning)
+    except ValueError as err:
+        raise ValueError(f"binning: {err}") from None
+    try:
+        check_options(source, cfg.dataset_options)
+    except ValueError as err:
+        raise ValueError(f"dataset_options: {err}") from None
 
 
 def network_layers(cfg: TrainConfig, n_classes: int) -> list[int | LayerSpec]:
@@ -165,11 +217,20 @@ def make_config(base: dict[str, Any] | None = None, **overrides: Any) -> TrainCo
     """A validated config from a mapping (e.g. a YAML file's) and overrides (None = unset)."""
     values = dict(base or {})
     values.update({k: v for k, v in overrides.items() if v is not None})
+    for key in BOOLEANS:  # YAML's 1 and 0 (yes and no already read as booleans)
+        if type(values.get(key)) is int and values[key] in (0, 1):
+            values[key] = bool(values[key])
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"config: unknown key(s) {unknown}; known keys: {sorted(known)}")
     return validate(TrainConfig(**values))
+
+
+def bool_value(text: str) -> bool | str:
+    """A command-line boolean: true/false, yes/no or 1/0 (any case); anything else is returned
+    as written, for ``validate`` to refuse with the key's name."""
+    return BOOL_WORDS.get(text.strip().lower(), text)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from . import plots
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, make_config
 from .evaluation import ExecSetting, evaluate, split_batches
+from .preflight import logged_metrics
 from .tracking import Tracker
 from .trainer import build_network, load_splits
 
@@ -32,11 +33,16 @@ class TrainedModel:
 
 
 def load_model(path: str | Path) -> TrainedModel:
+    """A checkpoint's network, ready to run here; errors name the file."""
     state = load_checkpoint(path)
-    cfg = make_config(state["config"])
-    train_set, _ = load_splits(cfg)
-    net = build_network(cfg, train_set.in_shape, train_set.n_classes)
-    net.load_state_dict(state["model"])
+    try:
+        cfg = make_config(state["config"])
+        train_set, _ = load_splits(cfg)
+        net = build_network(cfg, train_set.in_shape, train_set.n_classes)
+        net.load_state_dict(state["model"])  # RuntimeError: weights that do not fit
+        logged_metrics(cfg, net)  # fails here, not after the work, if the backend cannot run
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"checkpoint {path}: {err}") from None
     label = "sync" if cfg.strategy == "sync" else f"{cfg.strategy} F={cfg.F}"
     return TrainedModel(label, cfg, net)
 

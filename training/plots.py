@@ -23,8 +23,11 @@ def save_figure(fig, path: Path) -> Path:
 
 def accuracy_vs_f(rows: list[dict[str, Any]], path: Path) -> Path:
     """One panel per trained model: accuracy over F for each execution strategy, the layered
-    (sync) execution as a dashed level."""
-    complete = [r for r in rows if r.get("stop", "complete") == "complete"]
+    (sync) execution as a dashed level. Rows of the stop mode ``complete``, or of the first
+    stop mode evaluated when there are none."""
+    stops = [r.get("stop", "complete") for r in rows]
+    shown = "complete" if "complete" in stops else stops[0]
+    complete = [r for r in rows if r.get("stop", "complete") == shown]
     trained = list(dict.fromkeys(r["trained"] for r in complete))
     strategies = sorted({r["strategy"] for r in complete} - {"sync"})
     colors = dict(zip(strategies, plt.rcParams["axes.prop_cycle"].by_key()["color"],

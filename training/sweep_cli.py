@@ -6,6 +6,7 @@ Optuna (the ``sweeps`` extra) is imported only when a sweep command runs.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,10 @@ def _join(args: argparse.Namespace, progress: bool
     from .sweep_study import Sweep, make_storage, open_study
     from .sweep_worker import WorkerOptions
 
+    for flag, value, low in (("--seed", args.seed, 0), ("--max-retries", args.max_retries, 0),
+                             ("--heartbeat", args.heartbeat, 1)):
+        if not low <= value < 2**32:
+            raise ValueError(f"{flag}: must lie in [{low}, 2**32), got {value}")
     base = load_yaml(args.config) if args.config else {}
     spec = load_sweep(args.sweep, base)
     sweep = Sweep(spec, base, args.seed)
@@ -62,18 +67,32 @@ def _join(args: argparse.Namespace, progress: bool
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from .sweep_report import trial_rows
     from .sweep_worker import work
 
     sweep, storage, study_id, opts = _join(args, progress=not args.quiet)
     ran = work(sweep, storage, study_id, opts)
     print(f"worker done: ran {ran} trial(s) of sweep {sweep.spec.name}")
-    return 0
+    return _failures_status(sweep, trial_rows(sweep, storage, study_id))
+
+
+def _failures_status(sweep: Sweep, rows: list[dict]) -> int:
+    """1 when some trial of the study ended failed (its last attempt), else 0."""
+    from .sweep_report import state_counts
+
+    failed = state_counts(rows).get("fail", 0)
+    if failed:
+        print(f"asyncsim: error: sweep {sweep.spec.name}: {failed} trial(s) failed (each one's "
+              f"error is in asyncsim sweep report)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .sweep_report import print_report, state_counts, trial_rows
     from .sweep_worker import launch, visible_gpus, work
 
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers: must be >= 1, got {args.workers}")
     gpus = visible_gpus()
     n_workers = args.workers or max(1, len(gpus))
     sweep, storage, study_id, opts = _join(args, progress=n_workers == 1 and not args.quiet)
@@ -87,7 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print_report(sweep, rows)
     print(f"sweep {sweep.spec.name}: {state_counts(rows)}; trial folders in "
           f"{opts.sweep_dir / 'trials'}")
-    return status
+    return max(status, _failures_status(sweep, rows))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import dataclasses
 import itertools
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from optuna.distributions import (
 )
 from optuna.trial import Trial
 
-from .config import TrainConfig, load_yaml, make_config
+from .config import TrainConfig, check_folder_name, load_yaml, make_config
 
 METHODS = ("grid", "random", "bayes")
 GOALS = ("maximize", "minimize")
@@ -41,6 +42,7 @@ DISTRIBUTION_KEYS = {"constant": ("value",), "categorical": ("values",),
                      "q_uniform": ("min", "max", "q"), "log_uniform": ("min", "max"),
                      "log_uniform_values": ("min", "max")}
 HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta")
+MAX_PREFLIGHTS = 1000  # trial configurations checked before a study starts
 
 
 @dataclass(frozen=True)
@@ -270,8 +272,37 @@ def _check_values(spec: SweepSpec, base: dict[str, Any]) -> None:
             check(f"parameters (grid point {point})", spec.decode(point))
 
 
-def parse_sweep(raw: Any, name: str, base: dict[str, Any]) -> SweepSpec:
-    """Validate a sweep mapping (``name`` unless it sets its own) against ``base``."""
+def _combinations(spec: SweepSpec) -> Iterator[dict[str, Any]]:
+    """The grid points, or every combination of the categorical choices (ranges stay at the
+    base value: they do not decide the data or the network), at most ``MAX_PREFLIGHTS``."""
+    if spec.method == "grid":
+        points: Iterable[dict[str, Any]] = map(spec.decode, spec.grid())
+    else:
+        choices = [p for p in spec.params if isinstance(p.distribution, CategoricalDistribution)]
+        points = (dict(zip([p.name for p in choices], combo, strict=True))
+                  for combo in itertools.product(*(p.candidates() for p in choices)))
+    return itertools.islice(points, MAX_PREFLIGHTS)
+
+
+def _preflight_trials(spec: SweepSpec, base: dict[str, Any]) -> None:
+    """Each combination through the training's preflight (data set and folder, network
+    against the data's shape, backend) and the sweep's metric against what training logs."""
+    from .preflight import preflight
+
+    for values in _combinations(spec):
+        try:
+            logged = preflight(spec.trial_config(base, values, Path("."), "check"))
+        except ValueError as err:
+            raise _fail(f"parameters {values}" if values else "parameters", str(err)) from None
+        if spec.metric not in logged:
+            raise _fail("metric.name", f"{spec.metric!r} is not logged by the trainer; logged "
+                        f"metrics: {logged}")
+
+
+def parse_sweep(raw: Any, name: str, base: dict[str, Any], *, preflight: bool = True
+                ) -> SweepSpec:
+    """Validate a sweep mapping (``name`` unless it sets its own) against ``base``; with
+    ``preflight``, also what its trials need to run (see ``_preflight_trials``)."""
     raw = _mapping("file", raw)
     _only("", raw, TOP_KEYS)
     method = raw.get("method")
@@ -286,8 +317,10 @@ def parse_sweep(raw: Any, name: str, base: dict[str, Any]) -> SweepSpec:
                 raise _fail(f"parameters.{param.name}",
                             "grid search needs `values` (or `value`), not a distribution")
     name = raw.get("name", name)
-    if not isinstance(name, str) or not name or "/" in name:
-        raise _fail("name", f"expected a folder-safe name, got {name!r}")
+    try:
+        check_folder_name("name", name)
+    except ValueError as err:
+        raise _fail("name", str(err).removeprefix("name: ")) from None
     project = raw.get("project")
     if project is not None and not isinstance(project, str):
         raise _fail("project", f"expected a W&B project name, got {project!r}")
@@ -297,6 +330,8 @@ def parse_sweep(raw: Any, name: str, base: dict[str, Any]) -> SweepSpec:
                      run_cap=_run_cap(raw, method), hyperband=_hyperband(raw),
                      project=project, raw=raw)
     _check_values(spec, base)
+    if preflight:
+        _preflight_trials(spec, base)
     return spec
 
 

@@ -125,8 +125,9 @@ def reap(study: optuna.Study) -> None:
 
 
 def make_sampler(sweep: Sweep, trial_number: int) -> optuna.samplers.BaseSampler:
-    """Seeded per trial, so a trial's random draw does not depend on the number of workers."""
-    seed = sweep.seed * 1_000_003 + trial_number
+    """Seeded per trial, so a trial's random draw does not depend on the number of workers
+    (mod 2**32: numpy's seeds are uint32)."""
+    seed = (sweep.seed * 1_000_003 + trial_number) % 2**32
     if sweep.spec.method == "bayes":
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     return optuna.samplers.RandomSampler(seed=seed)
@@ -193,8 +194,8 @@ def sweep_from_study(storage: BaseStorage, name: str | None = None) -> Sweep:
     if name not in names:
         raise ValueError(f"sweep {name}: no such study in the storage (found {names})")
     stored = _wait_for_marker(storage, storage.get_study_id_from_name(name), name)
-    return Sweep(parse_sweep(stored["sweep"], stored["name"], stored["base"]), stored["base"],
-                 stored["seed"])
+    spec = parse_sweep(stored["sweep"], stored["name"], stored["base"], preflight=False)
+    return Sweep(spec, stored["base"], stored["seed"])
 
 
 def claim(storage: BaseStorage, study_id: int) -> FrozenTrial | None:

@@ -8,6 +8,7 @@ worker processes on this machine, one GPU each when there are several.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -25,10 +26,6 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from .sweep_study import Sweep, attempt, claim, load_study, reap, requeue_callback, root_number
 
 WORKER_ENTRY = "import sys; from asyncsim.cli import main; sys.exit(main())"
-
-
-class MetricMissingError(ValueError):
-    """The sweep's metric is not among the logged ones: a mistake in the file, not a crash."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +62,8 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
 
 def _metric_value(record: dict[str, Any], metric: str) -> float:
     if metric not in record:
-        raise MetricMissingError(f"sweep metric.name: {metric!r} is not logged; logged metrics: "
-                                 f"{sorted(record)}")
+        raise ValueError(f"sweep metric.name: {metric!r} is not logged; logged metrics: "
+                         f"{sorted(record)}")
     return float(record[metric])
 
 
@@ -96,7 +93,9 @@ def _train_trial(sweep: Sweep, trial: Trial, frozen: FrozenTrial, opts: WorkerOp
 
 def run_trial(sweep: Sweep, storage: BaseStorage, frozen: FrozenTrial,
               opts: WorkerOptions) -> TrialState:
-    """Run a claimed trial to its end state; a crash is recorded and the trial requeued."""
+    """Run a claimed trial to its end state. A ``ValueError`` (a configuration or data error,
+    e.g. a data folder gone since the sweep started) fails the trial for good; any other crash
+    is recorded and the trial requeued."""
     study = load_study(sweep, storage, frozen.number)
     trial = Trial(study, frozen._trial_id)
     with heartbeat(storage, frozen._trial_id, opts.heartbeat_s):
@@ -104,10 +103,10 @@ def run_trial(sweep: Sweep, storage: BaseStorage, frozen: FrozenTrial,
             value = _train_trial(sweep, trial, frozen, opts)
         except optuna.TrialPruned:
             return study.tell(trial, state=TrialState.PRUNED).state
-        except MetricMissingError:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        except Exception as err:  # noqa: BLE001 - any crash of a trial is retried
+        except ValueError as err:  # bad configuration or data: a retry would fail the same way
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}")
+            return study.tell(trial, state=TrialState.FAIL).state
+        except Exception as err:  # noqa: BLE001 - any other crash of a trial is retried
             trial.set_user_attr("error", f"{type(err).__name__}: {err}")
             failed = study.tell(trial, state=TrialState.FAIL)
             requeue_callback(opts.max_retries)(study, failed)
@@ -117,8 +116,9 @@ def run_trial(sweep: Sweep, storage: BaseStorage, frozen: FrozenTrial,
 
 def _describe(sweep: Sweep, frozen: FrozenTrial, state: TrialState) -> str:
     params = sweep.spec.decode(frozen.params)
+    error = frozen.user_attrs.get("error") if state == TrialState.FAIL else None
     return (f"trial {root_number(frozen)} (attempt {attempt(frozen) + 1}, Optuna trial "
-            f"{frozen.number}): {state.name.lower()} {params}")
+            f"{frozen.number}): {state.name.lower()} {params}" + (f": {error}" if error else ""))
 
 
 def work(sweep: Sweep, storage: BaseStorage, study_id: int, opts: WorkerOptions) -> int:
@@ -153,7 +153,8 @@ def visible_gpus() -> list[str]:
 
 
 def launch(worker_args: list[str], n_workers: int, threads: int) -> int:
-    """Start ``n_workers`` ``asyncsim sweep worker`` processes; wait; return the worst status.
+    """Start ``n_workers`` ``asyncsim sweep worker`` processes; wait; return the worst status
+    (``worst_status``).
 
     With several GPUs, worker i sees only GPU ``i mod n_gpus``."""
     gpus = visible_gpus()
@@ -165,4 +166,15 @@ def launch(worker_args: list[str], n_workers: int, threads: int) -> int:
         command = [sys.executable, "-c", WORKER_ENTRY, "--threads", str(threads), "sweep",
                    "worker", *worker_args]
         procs.append(subprocess.Popen(command, env=env))
-    return max(proc.wait() for proc in procs)
+    codes = [proc.wait() for proc in procs]
+    for index, code in enumerate(codes):
+        if code < 0:
+            print(f"sweep: worker {index} was killed by {signal.Signals(-code).name}",
+                  file=sys.stderr)
+    return worst_status(codes)
+
+
+def worst_status(codes: list[int]) -> int:
+    """The exit status of a group of workers: 0 only if each exited 0, else the largest, a
+    worker killed by signal N counting as 128 + N (the shell's convention)."""
+    return max(128 - code if code < 0 else code for code in codes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import netrc
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -32,46 +33,59 @@ def resolve_mode(enabled: bool) -> str:
     return os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
 
 
+def artifact_name(text: str) -> str:
+    """``text`` as a W&B artifact name: letters, digits, ``-``, ``_`` and ``.`` only (a stop
+    mode's ``+`` or a run name's spaces would fail the upload, after all the work)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "artifact"
+
+
 class Tracker:
-    """A W&B run (or a disabled one: every call is then a no-op inside wandb itself)."""
+    """A W&B run, or nothing at all when disabled: then wandb is not even imported, and no
+    file is written (W&B's own disabled mode still stages artifacts under the home folder)."""
 
     def __init__(self, *, enabled: bool, project: str, name: str, run_dir: Path,
                  config: dict[str, Any], job_type: str, group: str | None = None) -> None:
+        self.mode = resolve_mode(enabled)
+        self.run = None
+        if self.mode == "disabled":
+            return
         import wandb
 
         self._wandb = wandb
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.mode = resolve_mode(enabled)
         id_file = run_dir / f"wandb_{job_type}_id"
         run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
         self.run = wandb.init(project=project, name=name, group=group, job_type=job_type,
                               config=config, dir=str(run_dir), mode=self.mode, id=run_id,
                               resume="allow", settings=wandb.Settings(init_timeout=90,
                                                                       silent=True))
-        if self.mode != "disabled":
-            id_file.write_text(run_id)
+        id_file.write_text(run_id)
 
     @property
     def run_path(self) -> str | None:
         """The run's local directory (offline runs: what ``wandb sync`` takes)."""
-        return None if self.mode == "disabled" else str(Path(self.run.dir).parent)
+        return None if self.run is None else str(Path(self.run.dir).parent)
 
     def log(self, values: dict[str, Any], step: int | None = None) -> None:
-        self.run.log(values, step=step)
+        if self.run is not None:
+            self.run.log(values, step=step)
 
     def log_table(self, key: str, rows: list[dict[str, Any]]) -> None:
-        if not rows:
+        if self.run is None or not rows:
             return
         columns = list(rows[0])
         data = [[_plain(row.get(c)) for c in columns] for row in rows]
         self.run.log({key: self._wandb.Table(columns=columns, data=data)})
 
     def log_images(self, images: dict[str, Path]) -> None:
-        self.run.log({key: self._wandb.Image(str(path)) for key, path in images.items()})
+        if self.run is not None:
+            self.run.log({key: self._wandb.Image(str(path)) for key, path in images.items()})
 
     def log_artifact(self, path: Path, name: str, kind: str) -> None:
         """Upload ``path``, or reference it when it is large."""
-        artifact = self._wandb.Artifact(name, type=kind)
+        if self.run is None:
+            return
+        artifact = self._wandb.Artifact(artifact_name(name), type=kind)
         if path.stat().st_size > LARGE_ARTIFACT_BYTES:
             artifact.add_reference(path.resolve().as_uri())
         else:
@@ -79,7 +93,8 @@ class Tracker:
         self.run.log_artifact(artifact)
 
     def finish(self) -> None:
-        self.run.finish()
+        if self.run is not None:
+            self.run.finish()
 
 
 def _plain(value: Any) -> Any:

@@ -25,6 +25,7 @@ from .checkpoint import BEST, LAST, load_checkpoint, save_atomic
 from .config import TrainConfig, network_layers
 from .evaluation import ExecSetting, evaluate, split_batches
 from .losses import LOSS_FUNCTIONS
+from .preflight import preflight
 from .tracking import Tracker
 
 
@@ -60,6 +61,15 @@ def build_network(cfg: TrainConfig, in_shape: int | tuple[int, int, int],
         shape = (in_shape, 1, 1) if isinstance(in_shape, int) else tuple(in_shape)
         raise ValueError(f"arch: {cfg.arch!r} does not fit the {cfg.dataset} input of shape "
                          f"(C, H, W) = {shape}: {err}") from None
+
+
+def config_changes(saved: dict[str, Any], cfg: TrainConfig) -> str:
+    """The keys whose value in ``cfg`` differs from the ``saved`` config, with both values."""
+    current = cfg.to_dict()
+    changed = [f"{key} {saved.get(key)!r} in the checkpoint, {current[key]!r} now"
+               for key in current if key in saved and saved[key] != current[key]]
+    return ("keys that differ from the checkpoint's config: " + "; ".join(changed) if changed
+            else "the checkpoint does not match its own config")
 
 
 def _optimizer(cfg: TrainConfig, net: Network):
@@ -130,6 +140,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     ``on_epoch(epoch, record)`` runs after each epoch's checkpoint (sweeps report and prune
     there). With ``cfg.trace``, the last epoch's test evaluation is streamed to ``trace_test.h5``.
     """
+    preflight(cfg)
     train_set, test_set = load_splits(cfg)
     net = build_network(cfg, train_set.in_shape, train_set.n_classes)
     opt, sched = _optimizer(cfg, net)
@@ -139,11 +150,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     start_epoch = 0
     if resume and (run_dir / LAST).exists():
         state = load_checkpoint(run_dir / LAST)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        outcome.history, outcome.best_accuracy = state["history"], state["best_accuracy"]
-        start_epoch = state["epoch"] + 1
+        try:
+            net.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            outcome.history, outcome.best_accuracy = state["history"], state["best_accuracy"]
+            start_epoch = state["epoch"] + 1
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise ValueError(f"resume: {run_dir / LAST} does not fit this config: "
+                             f"{config_changes(state['config'], cfg)}") from err
     tracker = Tracker(enabled=cfg.wandb, project=cfg.wandb_project, name=cfg.run_name,
                       run_dir=run_dir, config=cfg.to_dict(), job_type="train",
                       group=cfg.wandb_group)

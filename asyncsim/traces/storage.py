@@ -41,6 +41,7 @@ def create_file(path: Path, overwrite: bool, attrs: dict[str, Any], names: list[
     """Create the file with every group, dataset and attribute (SWMR adds none later)."""
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: file exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
     flags = h5f.ACC_TRUNC if overwrite else h5f.ACC_EXCL
     with h5py.File(h5f.create(os.fsencode(path), flags, fapl=_fapl())) as f:
         f.attrs.update(attrs)

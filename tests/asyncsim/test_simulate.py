@@ -100,3 +100,29 @@ def test_infinite_f_spellings_agree(net):
     x = binary_input(4, 2, SIZES[0], 0.4, 5)
     runs = [asyncsim.simulate(net, x, F=f).counts for f in (None, float("inf"), "inf", 10**6)]
     assert all(torch.equal(runs[0], r) for r in runs[1:])
+
+
+def test_float_weights_batch_equals_single_runs_to_rounding():
+    """docs/semantics.md#tensors: with non-dyadic weights spikes, counts and steps are the same
+    and membranes agree to float32 rounding (not bit for bit: the sums' order may differ)."""
+    gen = torch.Generator().manual_seed(1)
+    net = asyncsim.Network([12, 10, 4], weight_gain=3.0, generator=gen, readout="membrane")
+    x = binary_input(8, 6, 12, 0.3, 3)
+    with torch.no_grad():
+        batch = asyncsim.simulate(net, x, strategy="random", F=3, seed=5)
+        for b in range(6):
+            one = asyncsim.simulate(net, x[:, b:b + 1], strategy="random", F=3, seed=5 + b)
+            assert torch.equal(one.counts[:, 0], batch.counts[:, b])
+            assert torch.equal(one.forward_steps[:, 0], batch.forward_steps[:, b])
+            torch.testing.assert_close(one.output_membrane[:, 0], batch.output_membrane[:, b],
+                                       rtol=0, atol=1e-5)
+
+
+def test_int_seeds_are_taken_mod_2_to_the_32():
+    """Before: seed=2**64 raised an OverflowError deep inside torch."""
+    x = binary_input(4, 3, SIZES[0], 0.4, 2)
+    net = dyadic_network(SIZES, 0)
+    kwargs = {"strategy": "random", "F": 1, "record": True}
+    base = asyncsim.simulate(net, x, seed=3, **kwargs)
+    for seed in (2**64 + 3, 10**30 - (10**30 % 2**32) + 3, 3 - 2**32):
+        assert base.emissions.equal(asyncsim.simulate(net, x, seed=seed, **kwargs).emissions)

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import asyncsim
+from asyncsim.cli import main
 from asyncsim.trace_cli import register
 from asyncsim.traces import TraceError, TraceWriter, load, plot_raster, summary
 
@@ -280,8 +281,10 @@ def test_cli_summary_and_raster(tmp_path, capsys):
 
 
 def test_cli_reports_a_bad_file(tmp_path, capsys):
-    assert run_cli("trace", "summary", str(tmp_path / "none.h5")) == 1
-    assert "none.h5" in capsys.readouterr().err
+    assert main(["trace", "summary", str(tmp_path / "none.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("asyncsim: error: ") and "none.h5" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_plot_raster_draws_the_chosen_samples(trace_file, tmp_path):
@@ -337,3 +340,13 @@ def test_writer_refuses_to_overwrite_and_checks_its_input(tmp_path, batches):
         TraceWriter(tmp_path / "c.h5", SIZES[1:], DT, T, {"dt": 1.0})
     with pytest.raises(ValueError, match="layer_names"):
         TraceWriter(tmp_path / "d.h5", SIZES[1:], DT, T, layer_names=["a", "a", "b"])
+
+
+def test_traces_and_rasters_create_their_folders(tmp_path, capsys):
+    """Before: a trace or raster in a folder that did not exist was a FileNotFoundError."""
+    path = hand_built_trace(tmp_path / "new" / "traces" / "hand.h5")
+    png = tmp_path / "other" / "plots" / "raster.png"
+    assert main(["trace", "raster", str(path), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["trace", "raster", str(path), "--out", str(tmp_path)]) == 2
+    assert f"--out: {tmp_path} is a folder" in capsys.readouterr().err

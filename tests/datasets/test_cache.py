@@ -1,12 +1,13 @@
 """The frame cache: keyed by every preprocessing parameter and the raw files, atomic, robust."""
 
 import os
+import time
 
 import numpy as np
 import pytest
 
 from asyncsim.datasets import load_dataset
-from asyncsim.datasets.cache import cache_key, load_frames, save_frames
+from asyncsim.datasets.cache import ORPHAN_AGE_S, cache_key, load_frames, save_frames
 
 
 def write_nmnist(root, n_files=3):
@@ -90,3 +91,37 @@ def test_save_load_round_trip_leaves_no_partial_file(tmp_path):
 def test_key_ignores_parameter_order():
     assert cache_key({"a": 1, "b": [2, 3]}) == cache_key({"b": [2, 3], "a": 1})
     assert cache_key({"a": 1}) != cache_key({"a": 2})
+
+
+def test_a_readable_but_inconsistent_cache_file_is_reported_and_rebuilt(tmp_path):
+    """A valid .npz whose counts array is short was loaded and failed later, at a batch,
+    without naming the cache."""
+    write_nmnist(tmp_path / "data")
+    cache = tmp_path / "cache"
+    good = load_dataset("nmnist", tmp_path / "data", cache_dir=cache)
+    (path,) = cache.glob("*.npz")
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    arrays["counts"] = arrays["counts"][:-1]
+    with open(path, "wb") as file:
+        np.savez(file, **arrays)
+    with pytest.warns(UserWarning, match=f"{path}: inconsistent frame cache file"):
+        rebuilt = load_dataset("nmnist", tmp_path / "data", cache_dir=cache)
+    assert not rebuilt.from_cache
+    same_frames(good, rebuilt)
+
+
+def test_partial_files_of_killed_builds_are_removed(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead_pid = 2**22 + 1  # above Linux's largest pid: no such process
+    old = time.time() - 2 * ORPHAN_AGE_S
+    orphan = cache / f".timing-train-0.npz.{dead_pid}.partial"
+    fresh = cache / f".timing-train-1.npz.{dead_pid}.partial"  # another machine's live build
+    live = cache / f".timing-train-2.npz.{os.getpid()}.partial"  # this process is alive
+    for path in (orphan, fresh, live):
+        path.write_bytes(b"half")
+    os.utime(orphan, (old, old))
+    os.utime(live, (old, old))
+    load_dataset("timing", n_train=20, n_test=10, cache_dir=cache)
+    assert not orphan.exists() and fresh.exists() and live.exists()

@@ -4,6 +4,7 @@ import argparse
 
 import pytest
 
+from asyncsim.cli import main
 from asyncsim.datasets.cli import register
 
 
@@ -42,10 +43,15 @@ def test_info_applies_binning_knobs_to_a_data_folder(tmp_path, capsys):
     assert row[1:8] == ["1", "10", "100.0%", "6", "289", "2.0", f"{2 / (6 * 289):.4f}"]
 
 
-def test_missing_data_is_an_error_message_not_a_traceback(tmp_path, capsys):
-    assert run(["data", "info", "shd", "--data-dir", str(tmp_path)]) == 1
+def test_missing_or_bad_data_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    assert main(["data", "info", "shd", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: SHD train split not found") and "shd_train.h5" in err
+    assert err.startswith("asyncsim: error: SHD train split not found") and "shd_train.h5" in err
+    (tmp_path / "Test" / "4" / "00001.bin").mkdir(parents=True)
+    assert main(["data", "info", "nmnist", "--data-dir", str(tmp_path), "--split", "test"]) == 2
+    err = capsys.readouterr().err
+    odd = tmp_path / "Test" / "4" / "00001.bin"
+    assert err == f"asyncsim: error: {odd}: a folder, where a data file was expected\n"
 
 
 def test_unknown_name_is_refused_by_the_parser(capsys):

@@ -95,3 +95,34 @@ def test_missing_split_says_where_files_go(tmp_path):
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset("dvs_gesture", tmp_path, "test")
     assert "ibmGestureTest/user<NN>_<lighting>/<label>.npy" in str(info.value)
+
+
+def test_a_sample_spanning_too_long_is_refused_before_allocating(tmp_path):
+    """An event at t = 1e12 ms once passed `data info` and made `train` allocate 149 TiB;
+    it lies (1e12 - 1000) / 50 = 19999999980 steps of 50 ms after the first event."""
+    folder = tmp_path / "ibmGestureTrain" / "user01_led"
+    bad = write_gesture(folder, 3, [[0, 0, 1, 1000], [1, 1, 1, 1e12]])
+    with pytest.raises(DatasetError, match=r"span 1e\+12 ms, 19999999981 timesteps") as info:
+        load_dataset("dvs_gesture", tmp_path, "train", use_cache=False)
+    assert str(bad) in str(info.value) and "n_steps" in str(info.value)
+    cropped = load_dataset("dvs_gesture", tmp_path, "train", n_steps=10, use_cache=False)
+    assert cropped[0][0].shape == (10, 2048)
+
+
+def test_the_length_limit_is_one_gib_of_frames_per_sample(tmp_path):
+    # 2048 channels (128x128x2 pooled by 4) x 4 bytes: 2**30 bytes are 131072 steps of 50 ms.
+    folder = tmp_path / "ibmGestureTrain" / "user01_led"
+    write_gesture(folder, 3, [[0, 0, 1, 0], [1, 1, 1, 131071 * 50]])
+    assert load_dataset("dvs_gesture", tmp_path, "train", use_cache=False).n_steps == 131072
+    write_gesture(folder, 3, [[0, 0, 1, 0], [1, 1, 1, 131072 * 50]])
+    with pytest.raises(DatasetError, match="131073 timesteps"):
+        load_dataset("dvs_gesture", tmp_path, "train", use_cache=False)
+
+
+def test_a_folder_named_like_a_gesture_file_is_named(tmp_path):
+    write_split(tmp_path)
+    odd = tmp_path / "ibmGestureTrain" / "user03_led" / "2.npy"
+    odd.mkdir(parents=True)
+    with pytest.raises(DatasetError, match="a folder, where a data file was expected") as info:
+        load_dataset("dvs_gesture", tmp_path, "train", use_cache=False)
+    assert str(odd) in str(info.value)

@@ -130,3 +130,20 @@ def test_without_data_dir_the_environment_variable_is_used(tmp_path, monkeypatch
         load_dataset("nmnist")
     monkeypatch.setenv("ASYNCSIM_DATA_DIR", str(write_folder(tmp_path)))
     assert len(load_dataset("nmnist", split="test", use_cache=False)) == 1
+
+
+@pytest.mark.parametrize("kind", ["folder", "broken link"])
+def test_a_folder_or_broken_link_named_like_a_recording_is_named(tmp_path, kind):
+    """Before: IsADirectoryError from numpy, FileNotFoundError from stat, both tracebacks."""
+    write_folder(tmp_path)
+    odd = tmp_path / "Train" / "5" / "00003.bin"
+    odd.parent.mkdir()
+    if kind == "folder":
+        odd.mkdir()
+    else:
+        odd.symlink_to(tmp_path / "gone.bin")
+    with pytest.raises(
+        DatasetError, match="folder, where a data file|broken symbolic link"
+    ) as info:
+        load_dataset("nmnist", tmp_path, use_cache=False)
+    assert str(odd) in str(info.value)

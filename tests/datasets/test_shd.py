@@ -104,3 +104,55 @@ def test_missing_file_says_where_it_goes(tmp_path):
         load_dataset("shd", tmp_path, "test")
     message = str(info.value)
     assert f"{tmp_path}/shd_test.h5" in message and "shd_test.h5.gz: unpack it" in message
+
+
+def _replace(path: Path, key: str, make) -> None:
+    with h5py.File(path, "a") as file:
+        del file[key]
+        make(file)
+
+
+STRINGS = h5py.vlen_dtype(str)
+
+
+def _string_times(file):
+    times = file.create_dataset("spikes/times", (3,), dtype=STRINGS)
+    for i in range(3):
+        times[i] = "0.1"
+
+
+@pytest.mark.parametrize(
+    ("key", "make", "problem"),
+    [
+        ("labels", lambda f: f.create_dataset("labels", data=[b"19", b"4", b"0"]), "whole numbers"),
+        ("labels", lambda f: f.create_dataset("labels", data=[0.5, 1.7, 2.0]), "whole numbers"),
+        ("labels", lambda f: f.create_dataset("labels", data=3), "one entry per sample"),
+        ("spikes/times", lambda f: f.create_group("spikes/times"), "not groups"),
+        ("spikes/units", lambda f: f.create_group("spikes/units"), "not groups"),
+        ("spikes/times", _string_times, "spike times of type"),
+        (
+            "spikes/times",
+            lambda f: f.create_dataset("spikes/times", data=[0.1, 0.2, 0.3]),
+            "must be arrays",
+        ),
+    ],
+)
+def test_malformed_datasets_are_one_error_naming_the_file(tmp_path, key, make, problem):
+    """Strings, groups, scalars and fractions where SHD has integer arrays: before, a TypeError
+    or a message without the file, and fractional labels were truncated to classes."""
+    path = write_shd(tmp_path / "shd_train.h5")
+    _replace(path, key, make)
+    with pytest.raises(DatasetError, match=problem) as info:
+        list(read_shd_file(path))
+    assert str(path) in str(info.value)
+
+
+def test_fractional_units_are_refused(tmp_path):
+    path = write_shd(tmp_path / "shd_train.h5")
+    units = h5py.vlen_dtype(np.dtype(np.float32))
+    _replace(path, "spikes/units", lambda f: f.create_dataset("spikes/units", (3,), dtype=units))
+    with h5py.File(path, "a") as file:
+        for i, (_, u, _) in enumerate(TRAIN):
+            file["spikes/units"][i] = np.array(u, dtype=np.float32) + 0.5
+    with pytest.raises(DatasetError, match="sample 0 has a unit that is not a whole number"):
+        list(read_shd_file(path))
