@@ -1,4 +1,4 @@
-"""Layers, projections and their geometry (SPEC 1, docs/semantics.md#architecture).
+"""Layers, projections and their geometry (docs/semantics.md#architecture).
 
 A network is a chain of neuron layers, each fed by the one below through a dense (``Dense``) or
 2-D convolutional (``Conv``) projection, plus optional extra dense projections between any two

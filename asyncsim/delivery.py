@@ -1,8 +1,9 @@
-"""Event-driven delivery of emitted spikes along projections (SPEC 3.2a), reference backend.
+"""Event-driven delivery of emitted spikes along projections (docs/semantics.md#integrate),
+reference backend.
 
 ``Deliveries`` turns the spikes a forward step sends (values ``[B, N]`` and the mask of neurons
-that send) into the currents and the *reached* neurons of the next step (SPEC 6's gradient-only
-deliveries of silent tests add zero currents and reach nothing). A dense projection
+that send) into the currents and *reached* neurons of the next step (docs/semantics.md#gradients:
+the gradient-only deliveries of silent tests add zero current, reach nothing). A dense projection
 reaches its whole target layer as soon as one of its sources sends (structurally, whatever the
 weights) and is a matmul. A convolution touches only the targets whose receptive field holds a
 sending neuron: each sending ``(sample, neuron)`` gathers its ``C_out*K*K`` synapses from the
@@ -56,7 +57,7 @@ class Deliveries:
                 ghosts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(current, reached)`` ``[B, N]``: the currents of the ``values`` sent by the
         ``sends`` neurons (``[B, N]``) and the neurons they reach, plus the currents of the
-        gradient-only deliveries ``ghosts`` (zero-valued, SPEC 6 ``grad="surrogate"``: often
+        gradient-only deliveries ``ghosts`` (zero-valued, docs/semantics.md#gradients: often
         most of a layer, so they go through the dense form, which adds exact zeros, and reach
         nothing)."""
         current = torch.zeros_like(values)

@@ -1,4 +1,4 @@
-"""Layered (layer-synchronized) backend: ``strategy="sync"`` (SPEC 3.3, docs/semantics.md#layered).
+"""Layered (layer-synchronized) backend: ``strategy="sync"`` (docs/semantics.md#layered).
 
 Every timestep, each layer in order integrates all spikes of the layer below, then fires:
 ``u <- u*exp(-dt/tau) + W s_below (+b)``, ``s = 1[u > theta]``, ``u <- u*(1-s)`` — snnTorch's

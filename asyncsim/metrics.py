@@ -1,4 +1,4 @@
-"""Readout and metrics of a simulation (SPEC 7, docs/semantics.md#metrics).
+"""Readout and metrics of a simulation (docs/semantics.md#losses, #metrics).
 
 Per-sample values come from ``sample_metrics``; ``summarize`` averages them over samples.
 Latency metrics (first output, decision time) need the event records of ``record=True``.

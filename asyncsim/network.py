@@ -1,4 +1,4 @@
-"""LIF network definition (SPEC 1, docs/semantics.md#network and #architecture).
+"""LIF network definition (docs/semantics.md#network and #architecture).
 
 A ``Network`` holds the parameters only; ``asyncsim.simulate`` runs it. All neurons of all layers
 share one flat index space ``0..N-1``: layers contiguous, in order, the output layer last. The
@@ -193,7 +193,7 @@ class Network(nn.Module):
 
     def first_step_currents(self, frames: torch.Tensor,
                             dtype: torch.dtype | None = None) -> torch.Tensor:
-        """``[M, N]`` deliveries of forward step 1 (SPEC 3.2a) for ``frames`` ``[M, n_in]``:
+        """``[M, N]`` deliveries of step 1 (docs/semantics.md#integrate) for ``frames [M, n_in]``:
         every input projection of the whole frame plus every neuron's bias; weights and biases
         cast to ``dtype`` if given. Differentiable."""
         current = frames.new_zeros(frames.shape[0], self.n_neurons)

@@ -1,4 +1,5 @@
-"""Pure-PyTorch reference backend: the asynchronous dynamics of SPEC 3 and its autograd (SPEC 6).
+"""Pure-PyTorch reference backend: the asynchronous dynamics and its autograd
+(docs/semantics.md#dynamics, #gradients).
 
 See docs/semantics.md#dynamics. Vectorized over the batch: every sample runs its own event loop
 (its own forward steps and termination) inside shared tensors; a finished sample is masked out.
@@ -109,7 +110,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             # c. enqueue
             pending_since = pending_since.masked_fill(fired & (queue.detach() == 0), k)
             # Only real spikes join the queue: a silent test's zero must not ride along with a
-            # later emission of the same neuron (the reference code's defect, SPEC 10).
+            # later emission of the same neuron (docs/semantics.md#queue, #reference-code).
             queue = queue + s * fired
             if opts.record:
                 b_idx, j_idx = fired.nonzero(as_tuple=True)
@@ -143,7 +144,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
                 b_idx, j_idx = selected.nonzero(as_tuple=True)
                 emit_log.append((b_idx, torch.full_like(b_idx, t), torch.full_like(b_idx, k),
                                  j_idx, sent[b_idx, j_idx].float()))
-            # grad="surrogate": silent tests send their zero-valued spike variable along (SPEC 6),
+            # grad="surrogate" (docs/semantics.md#gradients): silent tests send their zero spike,
             # which matters only when there is a gradient to carry.
             ghosts = s * (tested & ~fired) if ghost_rule else None
             current, reached = deliveries.deliver(emission, selected, ghosts)

@@ -1,4 +1,4 @@
-"""Simulation results and event records (SPEC 9, docs/semantics.md#results)."""
+"""Simulation results and event records (docs/semantics.md#results)."""
 
 from __future__ import annotations
 

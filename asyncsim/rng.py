@@ -1,4 +1,4 @@
-"""Counter-based random numbers shared by every backend (SPEC 5, docs/semantics.md#randomness).
+"""Counter-based random numbers shared by every backend (docs/semantics.md#randomness).
 
 All draws are a pure function of ``(seed, stream, t, k, j)``, so backends agree bit for bit and
 runs reproduce. Arithmetic is done on int64 tensors holding uint32 values, because torch's
@@ -19,7 +19,7 @@ Word = torch.Tensor | int  # a counter word: one value or a tensor of them
 
 
 class Stream(IntEnum):
-    """The random streams of SPEC 5."""
+    """The random streams of docs/semantics.md#randomness."""
 
     SCHEDULE = 0
     MOMENTUM_NOISE = 1
@@ -50,7 +50,7 @@ def mix_word(h: torch.Tensor, word: Word) -> torch.Tensor:
 
 
 def rng(seed: torch.Tensor, stream: int, t: Word, k: Word, j: Word) -> torch.Tensor:
-    """``rng(seed, stream, t, k, j)`` of SPEC 5 as uint32 values in an int64 tensor.
+    """``rng(seed, stream, t, k, j)`` as uint32 values in an int64 tensor (#randomness).
 
     Arguments broadcast against each other; ``seed`` must be an int64 tensor in [0, 2**32).
     """
@@ -66,12 +66,13 @@ def uniform_from_bits(bits: torch.Tensor) -> torch.Tensor:
 
 
 def uniform(seed: torch.Tensor, stream: int, t: Word, k: Word, j: Word) -> torch.Tensor:
-    """``U(seed, stream, t, k, j)`` of SPEC 5."""
+    """``U(seed, stream, t, k, j)`` of docs/semantics.md#randomness."""
     return uniform_from_bits(rng(seed, stream, t, k, j))
 
 
 def sample_seeds(seed: int | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-    """Per-sample seeds (SPEC 9): an int gives ``seed + b mod 2**32``; a ``[B]`` tensor as is.
+    """Per-sample seeds (docs/semantics.md#tensors): an int gives ``seed + b mod 2**32``; a ``[B]``
+    tensor as is.
 
     Returns an int64 tensor ``[B]`` of uint32 values on ``device``.
     """

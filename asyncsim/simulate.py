@@ -1,4 +1,4 @@
-"""``asyncsim.simulate``: validation and backend dispatch (SPEC 9, docs/semantics.md#api)."""
+"""``asyncsim.simulate``: validation and backend dispatch (docs/semantics.md#api)."""
 
 from __future__ import annotations
 

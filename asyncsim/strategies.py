@@ -1,4 +1,4 @@
-"""Scheduling strategies as ranking keys; top-F selection (SPEC 4, docs/semantics.md#strategies).
+"""Scheduling strategies as ranking keys; top-F selection (docs/semantics.md#strategies).
 
 A strategy is data: a function from the scheduling state to an int64 key per neuron, smaller
 keys first. ``select_top_f`` picks the F smallest keys among pending neurons, ties going to the
@@ -30,7 +30,7 @@ class RankState:
     t: int
     k: int
     neuron: torch.Tensor  # flat neuron index j
-    pending_since: torch.Tensor  # int64: the step a of SPEC 3.2c (0 = carried over)
+    pending_since: torch.Tensor  # int64: the step a of docs/semantics.md#enqueue (0 = carried over)
     pre_spike: torch.Tensor  # float: p, the potential before the latest spike
     lam: float
 

@@ -1,4 +1,4 @@
-"""Spike function with surrogate derivatives (SPEC 6, docs/semantics.md#gradients).
+"""Spike function with surrogate derivatives (docs/semantics.md#gradients).
 
 Forward: the Heaviside step ``1[z > 0]`` (strict) of ``z = v - theta``. Backward: the derivative
 of a smooth stand-in. Each surrogate is a named derivative formula with one scale parameter.

@@ -1,4 +1,4 @@
-"""``asyncsim trace summary|raster``: inspect HDF5 spike traces (SPEC 8, docs/traces.md).
+"""``asyncsim trace summary|raster``: inspect HDF5 spike traces (docs/traces.md).
 
 ``register(subparsers)`` adds the ``trace`` command to the ``asyncsim`` parser. Every
 sub-command sets ``func`` (``args -> exit code``); a bad file or argument raises a

@@ -1,4 +1,5 @@
-"""Differentiable Triton backend: unlayered backprop (SPEC 6) on the event-loop kernels.
+"""Differentiable Triton backend: unlayered backprop (docs/semantics.md#gradients) on the
+event-loop kernels.
 
 ``simulate_triton`` is ``asyncsim.simulate(..., backend="triton")``. Without gradients it runs
 the forward kernel alone (``kernels/forward.py``). With gradients the run is split where torch
@@ -119,7 +120,8 @@ event_loop.register_autograd(_backward, setup_context=_setup_context)
 
 
 def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
-    """``simulate_reference`` on the Triton kernels, differentiable like it (SPEC 6).
+    """``simulate_reference`` on the Triton kernels, differentiable like it
+    (docs/semantics.md#gradients).
 
     ``record=True`` with gradients runs the forward kernel a second time, without autograd,
     for the records.

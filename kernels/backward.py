@@ -1,4 +1,4 @@
-"""The unlayered backward pass in one Triton launch (SPEC 6, docs/semantics.md#gradients).
+"""The unlayered backward pass in one Triton launch (docs/semantics.md#gradients).
 
 ``backward_event_loop`` differentiates the forward kernel (``forward.py``) exactly as the
 reference backend's autograd does. One program per sample walks the timesteps in reverse. For

@@ -1,10 +1,11 @@
-"""The asynchronous forward pass in one Triton launch (SPEC 3, SPEC 4, SPEC 5).
+"""The asynchronous forward pass in one Triton launch
+(docs/semantics.md#dynamics, #strategies, #randomness).
 
 ``simulate_triton`` is the ``backend="triton"`` of ``asyncsim.simulate``. One program simulates
 one sample for all T timesteps: its state (membrane ``u``, queue ``Q``, refractory flags,
 pre-spike potential ``p``, pending-since step ``a`` and the timestep's spike counts) lives in
 registers as ``BLOCK_N``-wide vectors over the flat neuron index, and a data-dependent while
-loop runs the forward steps of a timestep until *that* sample's timestep ends (SPEC 3.2), so
+loop runs a timestep's forward steps until *that* sample's timestep ends (docs/semantics.md#end), so
 there is no host synchronisation per step and samples stop independently. Per forward step:
 
 a. integrate the current delivered to the reached layers (k = 1: the input projection of the
@@ -113,7 +114,7 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
                  theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f,
                  max_steps, stop_after, lam, dropout, STRATEGY: tl.constexpr,
                  BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
-    """Forward step ``k`` of one sample (SPEC 3.2 a-d) and the propagation of its emissions.
+    """Forward step ``k`` (docs/semantics.md#dynamics, phases a-d) and its emissions' propagation.
 
     Shared by the forward kernel and the backward kernel's recomputation, so both take exactly
     the same decisions. Returns the new state, the currents and reach of step ``k + 1``, whether

@@ -1,4 +1,5 @@
-"""Device layout of a ``Network`` for the event-loop kernels (SPEC 1, SPEC 3.2a).
+"""Device layout of a ``Network`` for the event-loop kernels (docs/semantics.md#network,
+#integrate).
 
 Sparse propagation reads only the weights of the synapses of the spikes being delivered. The
 weights of every projection whose source is a neuron layer are concatenated into one flat

@@ -1,4 +1,4 @@
-"""Event record buffers of the event-loop kernel (SPEC 9 ``events``; ``record=True``).
+"""Event record buffers of the event-loop kernel (``events``, docs/semantics.md#results).
 
 Each sample owns a preallocated buffer per record kind (fires, emissions) of ``capacity`` rows
 ``(timestep, forward_step, neuron, value bits)``, int32, ``value`` being the float32 ``v_pre``

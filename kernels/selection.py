@@ -1,4 +1,4 @@
-"""Top-F selection on the device without sorting (SPEC 3.2d, SPEC 4).
+"""Top-F selection on the device without sorting (docs/semantics.md#select, #strategies).
 
 ``select_top_f`` equals ``asyncsim.strategies.select_top_f`` exactly: the F pending neurons with
 the smallest int64 keys, ties at the boundary going to the smaller neuron index. It finds the

@@ -1,4 +1,5 @@
-"""Ranking keys of the scheduling strategies on the device (SPEC 4, SPEC 5).
+"""Ranking keys of the scheduling strategies on the device
+(docs/semantics.md#strategies, #randomness).
 
 A strategy is data: ``ranking_key`` maps the scheduling state of one sample to an int64 key per
 neuron, smaller first, bit for bit equal to ``asyncsim.strategies.random_key``, ``momentum_key``
@@ -32,7 +33,7 @@ def ranking_key(strategy: tl.constexpr, seed, t, k, j, pending_since, pre_spike,
     """int64 key per neuron ``j`` at forward step ``k`` of timestep ``t``; smaller goes first.
 
     ``pending_since`` (int32) and ``pre_spike`` (float32) are the FIFO ``a`` and momentum ``p``
-    of SPEC 3; ``lam`` must already be rounded to float32, as torch does with a Python scalar.
+    of docs/semantics.md#dynamics; ``lam`` must already be rounded to float32 (as torch does).
     The kernel must be launched with ``enable_fp_fusion=False`` so ``p + lam * U`` rounds twice.
     """
     if strategy == MOMENTUM:

@@ -1,4 +1,5 @@
-"""Synapses of the delivered spikes, located arithmetically (SPEC 3.2a; layout in layout.py).
+"""Synapses of the delivered spikes, located arithmetically (docs/semantics.md#integrate;
+layout in layout.py).
 
 The event loop keeps its state in registers as vectors over the flat neuron index, so a
 delivery is computed as ``[BLOCK_S, BLOCK_N]`` tiles: ``BLOCK_S`` sources of one projection

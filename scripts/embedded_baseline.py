@@ -3,7 +3,7 @@
 The record of docs/datasets.md ("learnable but not trivial"): a feed-forward LIF network
 ``[n_in, hidden, n_classes]`` simulated with ``strategy="sync"`` (the layered model), trained
 with Adam on the cross-entropy of the output spike counts summed over time, evaluated by the
-argmax of the summed counts (ties and silence go to the lowest class index, SPEC section 7).
+argmax of the summed counts (ties, silence: the lowest class index; docs/semantics.md#metrics).
 
     python scripts/embedded_baseline.py [--epochs 5] [--hidden 128] [--seeds 0 1 2]
 """

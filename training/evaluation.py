@@ -1,6 +1,6 @@
 """Evaluation of a trained network under execution settings (strategy x F x stopping mode).
 
-Every SPEC 7 metric is computed per sample and averaged (docs/semantics.md#metrics). Sample i
+Every metric is computed per sample and averaged (docs/semantics.md#metrics). Sample i
 of a split is always simulated with seed ``seed + i``, whatever the batch size.
 """
 

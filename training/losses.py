@@ -1,4 +1,4 @@
-"""Training losses on a simulation result (SPEC 7)."""
+"""Training losses on a simulation result (docs/semantics.md#losses)."""
 
 from __future__ import annotations
 

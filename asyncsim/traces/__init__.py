@@ -1,4 +1,4 @@
-"""HDF5 spike traces readable by SONATA tools (SPEC 8, docs/traces.md).
+"""HDF5 spike traces readable by SONATA tools (docs/traces.md).
 
 ``TraceWriter`` streams the fire records of a run into one file, batch by batch; ``load``
 reads it back as a ``Trace`` (numpy columns per layer, labels, predictions, metadata);

@@ -1,4 +1,4 @@
-"""The on-disk layout of a spike trace (SPEC 8, docs/traces.md): names, dtypes, attributes.
+"""The on-disk layout of a spike trace (docs/traces.md): names, dtypes, attributes.
 
 Writer and reader share these definitions so that the two cannot drift apart.
 """

@@ -1,4 +1,4 @@
-"""Reading spike traces back (SPEC 8, docs/traces.md#reading): ``load`` and ``Trace``."""
+"""Reading spike traces back (docs/traces.md#reading): ``load`` and ``Trace``."""
 
 from __future__ import annotations
 

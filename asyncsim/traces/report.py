@@ -1,4 +1,4 @@
-"""Summaries and raster plots of spike traces (SPEC 8, docs/traces.md#inspecting)."""
+"""Summaries and raster plots of spike traces (docs/traces.md#inspecting)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HDF5 side of a spike trace (SPEC 8, docs/traces.md#layout): creating the file with its
+"""HDF5 side of a spike trace (docs/traces.md#layout): creating the file with its
 skeleton, reopening it for appends, and storing run metadata as attributes."""
 
 from __future__ import annotations

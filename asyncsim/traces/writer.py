@@ -1,4 +1,4 @@
-"""Streaming, crash-tolerant writer of spike traces (SPEC 8, docs/traces.md#writing).
+"""Streaming, crash-tolerant writer of spike traces (docs/traces.md#writing).
 
 The file is created with its whole skeleton at once; every flush reopens it in SWMR mode,
 writes the pending batches at known positions, commits them (``/samples/spike_end`` last) and

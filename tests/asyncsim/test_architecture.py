@@ -1,4 +1,4 @@
-"""Conv and recurrent projections (SPEC 1, docs/semantics.md#architecture): geometry, the
+"""Conv and recurrent projections (docs/semantics.md#architecture): geometry, the
 event-driven conv delivery against F.conv2d, layered conv LIF against snnTorch, layer-sync
 equivalence of feed-forward conv nets, and a hand-computed recurrent cascade."""
 
@@ -130,7 +130,7 @@ def test_layered_conv_equals_snntorch_and_async_with_large_f(bias):
     per_layer = [layered.layer_counts(i).sum().item() for i in range(net.n_layers)]
     assert min(per_layer) > 5, per_layer  # every layer is active
     if bias:
-        return  # SPEC 3.3: biased deeper layers are tested before their inputs arrive
+        return  # docs/semantics.md#bias: biased deeper layers are tested before their inputs arrive
     widest = max(net.layer_sizes)
     for strategy, f in [("random", widest), ("momentum", None), ("fifo", widest + 7)]:
         res = asyncsim.simulate(net, x, strategy=strategy, F=f)
@@ -186,9 +186,10 @@ def test_link_projection_feeds_back():
 
 
 def test_conv_unlayered_gradient_equals_layered_bptt():
-    """SPEC 3.3 for a conv chain with F >= widest: the unlayered gradient equals layered BPTT
-    when every neuron is reached by a real spike in every timestep (a conv target is reached
-    only through its receptive field, so a silent neuron's surrogate path needs that)."""
+    """docs/semantics.md#layered for a conv chain with F >= widest: the unlayered gradient
+    equals layered BPTT when every neuron is reached by a real spike in every timestep (a conv
+    target is reached only through its receptive field, so a silent neuron's surrogate path
+    needs that)."""
     gen = torch.Generator().manual_seed(5)
     net = asyncsim.Network([(1, 5, 5), Conv(3, 3, padding=1), Conv(4, 3, padding=1, pool=1),
                             Dense(3)], tau=15.0, weight_gain=6.0, generator=gen).double()

@@ -26,7 +26,7 @@ from .helpers import set_weights
 
 def test_counters_of_the_all_ones_network():
     # 2 inputs -> 3 -> 4, all weights 1, input all ones: per sample and timestep 3 hidden and
-    # 4 output spikes; each hidden spike reaches 4 targets (SPEC 7 SynOps).
+    # 4 output spikes; each hidden spike reaches 4 targets (docs/semantics.md#results: SynOps).
     net = set_weights(asyncsim.Network([2, 3, 4], tau=1e9), [[1.0, 1.0]] * 3, [[1.0] * 3] * 4)
     res = asyncsim.simulate(net, torch.ones(3, 2, 2), strategy="random", F=2)
     work = count_work(net, res)

@@ -1,4 +1,5 @@
-"""Unlayered backprop (SPEC 6) against layered BPTT and its event-only variant."""
+"""Unlayered backprop
+(docs/semantics.md#gradients) against layered BPTT and its event-only variant."""
 
 import pytest
 import torch

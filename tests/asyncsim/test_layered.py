@@ -1,4 +1,5 @@
-"""Layer-sync equivalence (SPEC 3.3): async with F >= widest layer == layered == snnTorch."""
+"""Layer-sync equivalence (docs/semantics.md#layered):
+async with F >= widest layer == layered == snnTorch."""
 
 import pytest
 import torch

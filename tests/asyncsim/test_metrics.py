@@ -1,4 +1,4 @@
-"""SPEC 7 metrics on hand-built networks, against values worked out by hand."""
+"""Metrics (docs/semantics.md#metrics) on hand-built networks, against values worked out by hand."""
 
 import math
 

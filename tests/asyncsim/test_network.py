@@ -1,4 +1,4 @@
-"""Network parameters, layout, initialization and validation (SPEC 1)."""
+"""Network parameters, layout, initialization and validation (docs/semantics.md#network)."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""Hand-computed cases of the asynchronous dynamics (SPEC 3), one mechanism each."""
+"""Hand-computed cases of the asynchronous dynamics one mechanism each
+(docs/semantics.md#dynamics)."""
 
 import torch
 

@@ -1,4 +1,5 @@
-"""SPEC 5 random function against a plain-integer implementation written from the SPEC text."""
+"""The random function of docs/semantics.md#randomness against a plain-integer implementation
+written from that text."""
 
 import random
 

@@ -1,4 +1,5 @@
-"""simulate(): validation, per-sample independence and seeding (SPEC 2, 4, 9)."""
+"""simulate(): validation, per-sample independence and seeding
+(docs/semantics.md#tensors, #strategies, #api)."""
 
 import pytest
 import torch

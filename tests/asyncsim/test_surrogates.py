@@ -1,4 +1,5 @@
-"""Surrogate derivatives at chosen points (SPEC 6), computed by hand from the formulas."""
+"""Surrogate derivatives at chosen points computed by hand from the formulas
+(docs/semantics.md#gradients)."""
 
 import math
 

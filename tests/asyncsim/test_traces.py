@@ -1,4 +1,4 @@
-"""HDF5 spike traces (SPEC 8, docs/traces.md): exact round trips, libsonata, crashes, CLI."""
+"""HDF5 spike traces (docs/traces.md): exact round trips, libsonata, crashes, CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Triton backward pass equals the reference backend's autograd (SPEC 6).
+"""The Triton backward pass equals the reference backend's autograd (docs/semantics.md#gradients).
 
 Networks are dyadic (weights and biases multiples of 2**-8, integer inputs), so both backends
 take the same forward decisions bit for bit (tests/kernels/test_forward.py); the gradients then

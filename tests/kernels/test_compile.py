@@ -1,4 +1,5 @@
-"""``torch.compile`` around a model that simulates on the Triton backend (SPEC 6).
+"""``torch.compile`` around a model that simulates on the Triton backend
+(docs/semantics.md#gradients).
 
 The kernels are ``torch.library`` custom ops with fake implementations and a registered
 autograd formula (asyncsim/triton_autograd.py): the compiled model must give the eager outputs

@@ -1,4 +1,5 @@
-"""Conv and recurrent projections on the Triton kernels equal the reference backend (SPEC 3, 6).
+"""Conv and recurrent projections on the Triton kernels equal the reference backend
+(docs/semantics.md#dynamics, #gradients).
 
 Dyadic weights and biases (multiples of 2**-8, pooling by 2 divides exactly) and integer inputs:
 every current sums exactly, so spikes, steps, SynOps, records and membranes agree to the bit,

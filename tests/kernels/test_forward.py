@@ -1,4 +1,5 @@
-"""The Triton forward pass equals the reference backend bit for bit (SPEC 3, 4, 5, 9).
+"""The Triton forward pass equals the reference backend bit for bit
+(docs/semantics.md#dynamics, #strategies, #randomness, #results).
 
 Weights and biases are dyadic (multiples of 2**-8) and inputs are small integer counts, so every
 current sums exactly in float32 whatever the order: the sparse sums of the kernel and the dense

@@ -1,4 +1,5 @@
-"""Device ranking keys and top-F selection equal the reference's bit for bit (SPEC 4, 5)."""
+"""Device ranking keys and top-F selection equal the reference's bit for bit
+(docs/semantics.md#strategies, #randomness)."""
 
 from __future__ import annotations
 
