@@ -2,7 +2,7 @@
 (docs/semantics.md#randomness).
 
 Bit for bit the same as ``asyncsim.rng``: the arithmetic runs on uint32, where Triton's
-multiplication wraps mod 2**32 like/semantics.md#randomness. Bits are returned as int64 holding
+multiplication wraps mod 2**32 (docs/semantics.md#randomness). Bits are returned as int64 holding
 the uint32 value, the representation every ranking key uses. The four rounds are unrolled in
 one function rather than calling an ``fmix32`` helper: each nested jit call costs milliseconds
 in Triton's interpreter, which runs the CI tests.
