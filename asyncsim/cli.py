@@ -1,14 +1,21 @@
-"""The ``asyncsim`` command line: ``bench`` here; ``train``, ``eval``, ``demo``, ``data`` and
-``trace`` from their packages."""
+"""The ``asyncsim`` command line: ``bench`` here, the other commands from their packages
+(asyncsim/commands.py lists them)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from . import __version__
+from .commands import COMMANDS
+
+DESCRIPTION = """\
+asyncsim: asynchronous spiking neural networks, simulated without layer synchronization and
+trained through that dynamics (unlayered backprop). `asyncsim COMMAND --help` describes each
+command; docs/ in the repository describes every one in full."""
 
 
 def _csv(text: str) -> list[str]:
@@ -99,55 +106,94 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 1 if failed or any(r["flag"] for r in ratios) else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asyncsim", description=__doc__)
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with every command's options (``commands=None``), or with only those of
+    ``commands``: the others are listed with their one-line help, and their modules (torch
+    among their imports) are not loaded."""
+    parser = argparse.ArgumentParser(prog="asyncsim", description=DESCRIPTION)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the simulator's per-step tensors "
                              "are small, and more threads lose to any other load; "
                              "benchmarks/RESULTS.md)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"asyncsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    bench = sub.add_parser("bench", help="profile a backend over shapes, strategies, F, modes")
-    bench.add_argument("--config", help="YAML profile (a grid or a list of grids; see "
-                       "benchmarks/profiles/); replaces the grid flags")
-    bench.add_argument("--sizes", help="a dense network n_in,...,n_L (default 784,256,256,10); "
-                       "';' between networks")
-    bench.add_argument("--arch", help="a network as layers, output included, e.g. "
-                       "\"conv(8,3,s2)-conv(16,3,s2,p1)-fc(10)\" (docs/semantics.md); ';' "
-                       "between networks; needs --in-shape")
-    bench.add_argument("--in-shape", help="the input of --arch: C,H,W (e.g. 2,34,34)")
-    bench.add_argument("--batch", default="64", help="batch sizes, comma-separated")
-    bench.add_argument("--steps", default="10", help="timesteps T, comma-separated")
-    bench.add_argument("--strategy", default="random,momentum")
-    bench.add_argument("--F", default="1,8,64,inf")
-    bench.add_argument("--mode", default="forward,backward", help="forward and/or backward")
-    bench.add_argument("--rate", default="0.05", help="active input fraction per bin")
-    bench.add_argument("--dtype", default="float32", help="weight dtypes: float32, bfloat16")
-    bench.add_argument("--backend", default="reference")
-    bench.add_argument("--device", default="cpu")
-    bench.add_argument("--repeats", type=int, default=3)
-    bench.add_argument("--warmup", type=int, default=1)
-    bench.add_argument("--baselines", help="also time: reference, layered, snntorch")
-    bench.add_argument("--json", help="write the record (environment, raw samples) here")
-    bench.add_argument("--plot", help="write a PNG: events/s vs F, time vs batch")
-    bench.add_argument("--compare", help="an earlier --json record: print time ratios, exit 1 "
-                       "if a configuration got 2x slower")
-    bench.set_defaults(func=_cmd_bench)
-
-    from .datasets.cli import register as register_data
-    from .trace_cli import register as register_trace
-    from .training.cli import register as register_training
-    from .training.sweep_cli import register as register_sweep
-
-    register_training(sub)
-    register_sweep(sub)
-    register_data(sub)
-    register_trace(sub)
+    wanted = {COMMANDS[name].module for name in (COMMANDS if commands is None else commands)}
+    registered: set[str] = set()
+    for name, command in COMMANDS.items():
+        if command.module not in wanted:
+            sub.add_parser(name, help=command.help, add_help=False)
+        elif command.module not in registered:  # a module registers all of its commands
+            registered.add(command.module)
+            register = _register_bench if command.module == __name__ else importlib.import_module(
+                command.module).register
+            register(sub)
     return parser
 
 
+def _register_bench(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help=COMMANDS["bench"].help,
+                           description=COMMANDS["bench"].help)
+    bench.add_argument("--config", metavar="YAML",
+                       help="a profile: one grid or a list of grids, in the keys of the options "
+                       "below (benchmarks/profiles/ has examples); replaces the grid options")
+    bench.add_argument("--sizes", metavar="N,N,...",
+                       help="dense network(s) n_in,n_1,...,n_L; ';' between networks (default "
+                       "784,256,256,10)")
+    bench.add_argument("--arch", metavar="LAYERS",
+                       help="network(s) as layers, output layer included, e.g. "
+                       "'conv(8,3,s2)-conv(16,3,s2,p1)-fc(10)' (docs/semantics.md#architecture); "
+                       "';' between networks; needs --in-shape; instead of --sizes (default: none)")
+    bench.add_argument("--in-shape", metavar="C,H,W",
+                       help="the input map of --arch, e.g. 2,34,34 (default: none)")
+    bench.add_argument("--batch", default="64", metavar="B,...",
+                       help="batch sizes, comma-separated (default %(default)s)")
+    bench.add_argument("--steps", default="10", metavar="T,...",
+                       help="timesteps T per sample, comma-separated (default %(default)s)")
+    bench.add_argument("--strategy", default="random,momentum", metavar="S,...",
+                       help="scheduling strategies, comma-separated, of random, momentum, fifo, "
+                       "sync (default %(default)s)")
+    bench.add_argument("--F", default="1,8,64,inf", metavar="F,...",
+                       help="spikes delivered per forward step, comma-separated ints >= 1 or "
+                       "inf (default %(default)s)")
+    bench.add_argument("--mode", default="forward,backward", metavar="M,...",
+                       help="forward (simulation only) and/or backward (forward + backward), "
+                       "comma-separated (default %(default)s)")
+    bench.add_argument("--rate", default="0.05", metavar="R,...",
+                       help="fraction of input channels active per timestep, comma-separated "
+                       "(default %(default)s)")
+    bench.add_argument("--dtype", default="float32", metavar="D,...",
+                       help="weight dtypes, comma-separated, of float32, bfloat16 (default "
+                       "%(default)s)")
+    bench.add_argument("--backend", default="reference", choices=["reference", "triton"],
+                       help="the backend timed (default %(default)s)")
+    bench.add_argument("--device", default="cpu",
+                       help="torch device, e.g. cpu, cuda, cuda:1 (default %(default)s)")
+    bench.add_argument("--repeats", type=int, default=3,
+                       help="timed runs per configuration on the CPU (default %(default)s)")
+    bench.add_argument("--warmup", type=int, default=1,
+                       help="untimed runs before them (default %(default)s)")
+    bench.add_argument("--baselines", metavar="NAME,...",
+                       help="also time, on the same network and input: reference, layered, "
+                       "snntorch, comma-separated (default: none)")
+    bench.add_argument("--json", metavar="FILE",
+                       help="write the rows, the environment and every raw sample here")
+    bench.add_argument("--plot", metavar="PNG",
+                       help="write a figure: synaptic events/s over F, time over batch size")
+    bench.add_argument("--compare", metavar="FILE",
+                       help="an earlier --json record: print new/old time ratios and exit with "
+                       "status 1 if a configuration got 2x slower")
+    bench.set_defaults(func=_cmd_bench)
+
+
+def _named_command(argv: Sequence[str]) -> set[str]:
+    """The command named on the command line (the first word that is one), if any."""
+    return next(({word} for word in argv if word in COMMANDS), set())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_named_command(argv)).parse_args(argv)
     try:
         if args.threads < 1:
             raise ValueError(f"--threads: must be >= 1, got {args.threads}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .commands import COMMANDS
 from .outputs import output_file
 from .tables import print_table
 from .traces import load, plot_raster, summary
@@ -19,13 +20,14 @@ LONG_VALUE = 80  # metadata values longer than this are shortened in the table
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``trace summary PATH`` and ``trace raster PATH --out PNG [--samples 0,1]``."""
-    trace = subparsers.add_parser("trace", help="HDF5 spike traces: summary and raster plots")
-    commands = trace.add_subparsers(dest="trace_command", required=True)
+    trace = subparsers.add_parser("trace", help=COMMANDS["trace"].help,
+                                  description=COMMANDS["trace"].help + " (docs/traces.md)")
+    commands = trace.add_subparsers(dest="trace_command", required=True, metavar="COMMAND")
     info = commands.add_parser("summary", help="samples, spikes and rates per layer, accuracy")
-    info.add_argument("path", type=Path)
+    info.add_argument("path", type=Path, help="a trace file (.h5)")
     info.set_defaults(func=run_summary)
     raster = commands.add_parser("raster", help="raster plot (PNG) of some samples")
-    raster.add_argument("path", type=Path)
+    raster.add_argument("path", type=Path, help="a trace file (.h5)")
     raster.add_argument("--out", type=Path, required=True, help="PNG file to write")
     raster.add_argument("--samples", type=_int_list, default=[0],
                         help="comma-separated global sample indices (default: 0)")

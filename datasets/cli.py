@@ -12,25 +12,39 @@ import argparse
 import time
 from pathlib import Path
 
+from asyncsim.commands import COMMANDS
+
 from .loader import BINNING_KNOBS, dataset_names, get_source, load_dataset
 from .source import SPLITS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data info`` to an argparse sub-command set."""
-    data = subparsers.add_parser("data", help="data sets: readers, binning, embedded tasks")
-    commands = data.add_subparsers(dest="data_command", required=True)
-    info = commands.add_parser("info", help="samples, classes, T, n_in and event rate")
-    info.add_argument("name", choices=dataset_names())
-    info.add_argument("--data-dir", type=Path, help="folder holding a published data set")
+    data = subparsers.add_parser("data", help=COMMANDS["data"].help,
+                                 description=COMMANDS["data"].help + " (docs/datasets.md)")
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    info = commands.add_parser("info", help="samples, classes, chance, T, n_in and event rate "
+                               "per split")
+    info.add_argument("name", choices=dataset_names(), help="the data set")
+    info.add_argument("--data-dir", type=Path, metavar="DIR",
+                      help="folder holding a published data set (default: $ASYNCSIM_DATA_DIR)")
     info.add_argument("--split", choices=SPLITS, help="one split only (default: both)")
-    info.add_argument("--dt-ms", type=float, help="bin width in milliseconds")
-    info.add_argument("--n-steps", type=int, help="number of timesteps (crops the rest)")
-    info.add_argument("--pool", type=int, help="spatial pooling / channel pooling factor")
-    info.add_argument("--merge-polarity", action="store_true", default=None)
-    info.add_argument("--clip", type=int, help="cap on each count")
-    info.add_argument("--cache-dir", type=Path, help="frame cache folder")
-    info.add_argument("--no-cache", dest="use_cache", action="store_false")
+    info.add_argument("--dt-ms", type=float,
+                      help="bin width in milliseconds (default: the data set's)")
+    info.add_argument("--n-steps", type=int,
+                      help="number of timesteps; later events are dropped (default: as long "
+                      "as each sample)")
+    info.add_argument("--pool", type=int,
+                      help="k x k pixels (cameras) or k channels (SHD) summed into one "
+                      "(default: the data set's)")
+    info.add_argument("--merge-polarity", action="store_true", default=None,
+                      help="sum ON and OFF events into one polarity")
+    info.add_argument("--clip", type=int, help="cap on each count (default: none)")
+    info.add_argument("--cache-dir", type=Path, metavar="DIR",
+                      help="frame cache folder (default: $ASYNCSIM_CACHE_DIR or "
+                      "~/.cache/asyncsim/frames)")
+    info.add_argument("--no-cache", dest="use_cache", action="store_false",
+                      help="bin afresh, neither reading nor writing the cache")
     info.set_defaults(func=run_info)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from asyncsim.commands import COMMANDS
 from asyncsim.outputs import output_file, output_folder
 from asyncsim.tables import print_table
 
@@ -123,47 +124,151 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# What each TrainConfig key means, for ``asyncsim train --help`` (docs/training.md has the same
+# table); the default and the choices are added from the code.
+TRAIN_OPTION_HELP = {
+    "dataset": "data set name",
+    "data_dir": "folder holding a published data set (or set ASYNCSIM_DATA_DIR; "
+                "docs/datasets.md)",
+    "binning": "binning knobs as a YAML mapping, e.g. '{dt_ms: 5, n_steps: 20, pool: 2}' "
+               "(dt_ms, n_steps, pool, merge_polarity, clip)",
+    "dataset_options": "the data set's own options as a YAML mapping, e.g. '{seed: 1}'",
+    "hidden": "hidden layer sizes of a dense network, a YAML list, e.g. '[256, 256]'",
+    "arch": "instead of --hidden: the hidden layers as an architecture, e.g. "
+            "'conv(8,3,s2)-conv(16,3,s2,p1)' or 'fc(128,rec)'; the output layer fc(n_classes) "
+            "is appended (docs/training.md#architectures)",
+    "tau": "membrane time constant, in units of dt",
+    "theta": "firing threshold",
+    "dt": "timestep length",
+    "bias": "per-neuron (per-channel) biases, true or false",
+    "surrogate": "surrogate derivative of the spike function, NAME or NAME:SCALE "
+                 "(docs/semantics.md#gradients)",
+    "refractory_dropout": "probability in [0, 1) that a neuron stays open after a spike, "
+                          "in training only",
+    "strategy": "scheduling strategy during training: sync = layered BPTT, the others "
+                "unlayered backprop (docs/semantics.md#strategies)",
+    "F": "spikes delivered per forward step during training, an int >= 1 or inf "
+         "(ignored by sync)",
+    "lam": "momentum noise scale (strategy momentum)",
+    "grad": "what a tested neuron that did not fire sends on for the gradient "
+            "(docs/semantics.md#gradients)",
+    "loss": "training loss: rate_ce, count_ce (spike counts) or membrane (non-spiking output "
+            "layer; docs/semantics.md#losses)",
+    "optimizer": "optimizer (sgd with momentum 0.9)",
+    "lr": "learning rate",
+    "weight_decay": "weight decay, >= 0",
+    "schedule": "learning-rate schedule over the epochs",
+    "epochs": "training epochs",
+    "batch_size": "samples per batch",
+    "seed": "seed of everything random: weights, shuffling, scheduling",
+    "backend": "simulation backend: auto = Triton kernels for CUDA tensors, else reference",
+    "out_dir": "folder of the run folders",
+    "name": "run name and folder name (default: DATASET-STRATEGY[-FF]-sSEED)",
+    "wandb": "log to Weights & Biases, true or false (offline without an API key; "
+             "see also --no-wandb)",
+    "wandb_project": "W&B project",
+    "wandb_group": "W&B group of the run",
+    "trace": "stream the last epoch's test evaluation to an HDF5 spike trace "
+             "(RUN_FOLDER/trace_test.h5), true or false",
+}
+
+
+def _option_choices() -> dict[str, list[str]]:
+    """The allowed values of the TrainConfig keys that have a fixed set of them."""
+    from asyncsim.datasets import dataset_names
+    from asyncsim.simulate import BACKENDS, GRAD_RULES
+    from asyncsim.strategies import STRATEGIES
+    from asyncsim.surrogates import SURROGATE_GRADS
+
+    from .config import LOSSES, OPTIMIZERS, SCHEDULES
+
+    return {"dataset": list(dataset_names()), "strategy": list(STRATEGIES),
+            "surrogate": list(SURROGATE_GRADS), "grad": list(GRAD_RULES), "loss": list(LOSSES),
+            "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES),
+            "backend": list(BACKENDS)}
+
+
+def train_option_help(field: dataclasses.Field) -> str:
+    """``--key``'s help: its meaning, choices and default."""
+    choices = _option_choices().get(field.name)
+    default = field.default if field.default is not dataclasses.MISSING \
+        else field.default_factory()  # type: ignore[misc]
+    text = TRAIN_OPTION_HELP[field.name]
+    if choices:
+        text += f"; one of {', '.join(choices)}"
+    if field.name != "name":
+        text += f" (default {_yaml_text(default)})"
+    return text.replace("%", "%%")
+
+
+def _yaml_text(value: object) -> str:
+    """A value as it is written on the command line: ``none``, ``true``, ``atan``, ``[128]``."""
+    if value is None:
+        return "none"
+    return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train a network (layered or unlayered backprop)")
-    train.add_argument("--config", help="YAML file of TrainConfig keys")
+    """Add ``demo``, ``train`` and ``eval`` to the ``asyncsim`` parser."""
+    demo = sub.add_parser("demo", help=COMMANDS["demo"].help,
+                          description=COMMANDS["demo"].help + " (docs/training.md#asyncsim-demo)")
+    demo.add_argument("--out", default="runs/demo", metavar="DIR",
+                      help="folder for the runs, checkpoints, traces and plots "
+                      "(default %(default)s)")
+    demo.add_argument("--epochs", type=int, default=6,
+                      help="training epochs of each model (default %(default)s)")
+    demo.add_argument("--no-wandb", action="store_true",
+                      help="no W&B runs (default: offline runs unless an API key is set)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=_cmd_demo)
+
+    train = sub.add_parser("train", help=COMMANDS["train"].help, description=(
+        COMMANDS["train"].help + ". Every key of the config can be set in the YAML file and "
+        "overridden here; values are read as YAML (docs/training.md)."))
+    train.add_argument("--config", metavar="YAML",
+                       help="YAML file of config keys (examples/train.yaml); options override it")
+    keys = train.add_argument_group("config keys (each overrides the YAML file's value)")
     for f in dataclasses.fields(TrainConfig):
-        # Both spellings: `wandb agent` passes sweep parameters as --batch_size=64.
-        flags = dict.fromkeys([f"--{f.name.replace('_', '-')}", f"--{f.name}"])
-        if f.name == "arch":
-            train.add_argument(*flags, dest=f.name, type=arch_value, default=None,
-                               help='the hidden layers, e.g. "conv(8,3,s2)-conv(16,3,s2,p1)" '
-                               'or "fc(128,rec)"; the output layer fc(n_classes) is appended '
-                               '(docs/training.md)')
-            continue
-        if f.name in BOOLEANS:
-            train.add_argument(*flags, dest=f.name, type=bool_value, default=None,
-                               help=f"override {f.name} (true/false, yes/no, 1/0)")
-            continue
-        train.add_argument(*flags, dest=f.name, type=yaml_value,
-                           default=None, help=f"override {f.name} (YAML value)")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    train.add_argument("--no-wandb", action="store_true")
+        value_type = (arch_value if f.name == "arch" else bool_value if f.name in BOOLEANS
+                      else yaml_value)
+        flag = f"--{f.name.replace('_', '-')}"
+        keys.add_argument(flag, dest=f.name, type=value_type, default=None,
+                          metavar=f.name.upper(), help=train_option_help(f))
+        if flag != f"--{f.name}":  # `wandb agent` passes sweep parameters as --batch_size=64
+            keys.add_argument(f"--{f.name}", dest=f.name, type=value_type, default=None,
+                              help=argparse.SUPPRESS)
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the run folder's last checkpoint")
+    train.add_argument("--no-wandb", action="store_true", help="the same as --wandb false")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_cmd_train)
 
-    ev = sub.add_parser("eval", help="evaluate checkpoints under execution settings")
-    ev.add_argument("checkpoints", nargs="+", help="checkpoint files (checkpoint.pt, best.pt)")
-    ev.add_argument("--strategies", default="sync,random,momentum,fifo")
-    ev.add_argument("--F", default="1,8,64,inf")
-    ev.add_argument("--stops", default="complete", help=STOP_MODES_HELP)
-    ev.add_argument("--split", default="test", choices=["train", "test"])
-    ev.add_argument("--batch-size", type=int, default=128)
-    ev.add_argument("--trace", help="write HDF5 spike traces (one file per model x setting)")
-    ev.add_argument("--out", default="runs/eval", help="folder for plots and the W&B run")
-    ev.add_argument("--json", help="also write the metric rows to this JSON file")
-    ev.add_argument("--no-wandb", action="store_true")
-    ev.add_argument("--quiet", action="store_true")
+    ev = sub.add_parser("eval", help=COMMANDS["eval"].help, description=(
+        COMMANDS["eval"].help + ": every checkpoint under every setting, then the "
+        "cross-evaluation table (docs/training.md#asyncsim-eval)."))
+    ev.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                    help="checkpoint files written by asyncsim train (checkpoint.pt, best.pt)")
+    ev.add_argument("--strategies", default="sync,random,momentum,fifo", metavar="S,...",
+                    help="execution strategies, comma-separated, of sync, random, momentum, "
+                    "fifo (default %(default)s)")
+    ev.add_argument("--F", default="1,8,64,inf", metavar="F,...",
+                    help="spikes delivered per forward step, comma-separated ints >= 1 or inf; "
+                    "sync runs once, without F (default %(default)s)")
+    ev.add_argument("--stops", default="complete", metavar="MODE,...",
+                    help=f"stopping modes, comma-separated: {STOP_MODES_HELP} "
+                    "(default %(default)s)")
+    ev.add_argument("--split", default="test", choices=["train", "test"],
+                    help="the data split evaluated (default %(default)s)")
+    ev.add_argument("--batch-size", type=int, default=128,
+                    help="samples per batch; results do not depend on it (default %(default)s)")
+    ev.add_argument("--trace", metavar="H5",
+                    help="write HDF5 spike traces: this file for a single model and setting, "
+                    "else one file per pair beside it (default: none)")
+    ev.add_argument("--out", default="runs/eval", metavar="DIR",
+                    help="folder for the plots and the W&B run (default %(default)s)")
+    ev.add_argument("--json", metavar="FILE",
+                    help="also write the metric rows to this JSON file")
+    ev.add_argument("--no-wandb", action="store_true",
+                    help="no W&B run (default: offline unless an API key is set)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_cmd_eval)
-
-    demo = sub.add_parser("demo", help="the main job: layered vs unlayered training on the "
-                          "embedded digits, cross-evaluated")
-    demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--epochs", type=int, default=6)
-    demo.add_argument("--no-wandb", action="store_true")
-    demo.add_argument("--quiet", action="store_true")
-    demo.set_defaults(func=_cmd_demo)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asyncsim.commands import COMMANDS
+
 from .config import load_yaml
 
 if TYPE_CHECKING:
@@ -130,32 +132,40 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dir", help="sweep folder (default sweeps/<sweep name>): the study "
-                        "database and trials/<run folders>")
-    parser.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user:pw@host/db "
-                        "(default: SQLite in the sweep folder)")
-    parser.add_argument("--no-wandb", action="store_true")
+    parser.add_argument("--dir", metavar="DIR",
+                        help="sweep folder: the study database and trials/<run folders> "
+                        "(default sweeps/<sweep name>)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna storage URL, e.g. postgresql://user:pw@host/db (default: "
+                        "SQLite, <sweep folder>/study.db)")
+    parser.add_argument("--no-wandb", action="store_true",
+                        help="no W&B runs (default: offline unless an API key is set)")
 
 
 def _execution(parser: argparse.ArgumentParser) -> None:
     _common(parser)
-    parser.add_argument("--config", help="base config YAML (TrainConfig keys) under the sweep's "
-                        "parameters")
-    parser.add_argument("--seed", type=int, default=0, help="sampler seed (random, bayes)")
+    parser.add_argument("--config", metavar="YAML",
+                        help="base config (TrainConfig keys, examples/base.yaml) under the "
+                        "sweep's parameters (default: none)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="sampler seed of random and bayes sweeps (default %(default)s)")
     parser.add_argument("--max-retries", type=int, default=2,
-                        help="retries of a trial whose worker crashed or died")
-    parser.add_argument("--heartbeat", type=int, default=10,
-                        help="seconds between heartbeats; a trial silent for 3 is retried")
+                        help="retries of a trial whose worker crashed or died (default "
+                        "%(default)s)")
+    parser.add_argument("--heartbeat", type=int, default=10, metavar="SECONDS",
+                        help="seconds between a running trial's heartbeats; a trial silent for "
+                        "3 heartbeats is retried (default %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sweep = sub.add_parser("sweep", help="hyper-parameter sweeps (W&B sweep files, Optuna)")
-    commands = sweep.add_subparsers(dest="sweep_command", required=True)
+    sweep = sub.add_parser("sweep", help=COMMANDS["sweep"].help,
+                           description=COMMANDS["sweep"].help + " (docs/sweeps.md)")
+    commands = sweep.add_subparsers(dest="sweep_command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run (or resume) a sweep with workers on this "
-                              "machine")
-    run.add_argument("sweep", help="sweep YAML (W&B format)")
+                              "machine, then print its report")
+    run.add_argument("sweep", help="sweep file (W&B format, e.g. examples/sweep_grid.yaml)")
     _execution(run)
     run.add_argument("--workers", type=int, help="worker processes (default: one per GPU, "
                      "else 1)")
@@ -163,12 +173,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     worker = commands.add_parser("worker", help="join a sweep's study and run its trials "
                                  "(one per machine or GPU; e.g. a SLURM array task)")
-    worker.add_argument("sweep", help="sweep YAML (W&B format)")
+    worker.add_argument("sweep", help="sweep file (W&B format)")
     _execution(worker)
     worker.set_defaults(func=_cmd_worker)
 
     rep = commands.add_parser("report", help="table of trials, best per strategy, plots")
-    rep.add_argument("sweep", help="sweep YAML or sweep folder")
+    rep.add_argument("sweep", help="sweep file or sweep folder")
     _common(rep)
-    rep.add_argument("--out", help="folder for the plots (default <sweep folder>/report)")
+    rep.add_argument("--out", metavar="DIR",
+                     help="folder for the plots (default <sweep folder>/report)")
     rep.set_defaults(func=_cmd_report)
