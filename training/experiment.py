@@ -48,7 +48,8 @@ def load_model(path: str | Path) -> TrainedModel:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
+    """``text`` in the characters that file names and W&B artifact names both allow."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")
 
 
 def trace_path(base: Path, model: TrainedModel, setting: ExecSetting, single: bool) -> Path:

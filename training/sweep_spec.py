@@ -89,10 +89,20 @@ class SweepSpec:
     raw: dict[str, Any]
 
     def grid(self) -> list[dict[str, Any]]:
-        """Grid points (Optuna's stored values), in file order, cut to ``run_cap``."""
+        """Grid points (Optuna's stored values), in file order, cut to ``run_cap``. Points that
+        differ only in F under ``strategy: sync`` (the layered model has no F) are one trial:
+        the first of them."""
         names = [p.name for p in self.params]
         choices = [p.distribution.choices for p in self.params]
-        points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
+        points, seen = [], set()
+        for combo in itertools.product(*choices):
+            point = dict(zip(names, combo, strict=True))
+            strategy = point.get("strategy", self.fixed.get("strategy"))
+            key = json.dumps({k: v for k, v in point.items()
+                              if not (k == "F" and strategy == "sync")}, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                points.append(point)
         return points[:self.run_cap] if self.run_cap else points
 
     @property

@@ -36,6 +36,10 @@ ROOT = "asyncsim_root"  # trial system attributes of a retry: first trial number
 ATTEMPT = "asyncsim_attempt"
 SETUP_WAIT_S = 60.0
 
+# asyncsim prints its own progress and report; Optuna's INFO lines ("A new study created in RDB
+# ...", "Trial 3 finished with value ...") would interleave with them. Warnings still show.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
 
 @dataclass(frozen=True)
 class Sweep:

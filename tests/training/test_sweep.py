@@ -201,3 +201,19 @@ def test_processes_opening_a_new_storage_at_once_all_succeed(tmp_path):
              for _ in range(4)]
     errors = [proc.communicate()[1].decode() for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
+
+
+def test_grid_runs_sync_once_whatever_f():
+    """The layered model has no F: grid points that differ only in F under sync are one trial,
+    in file order, and run_cap counts the remaining points."""
+    raw = {"method": "grid", "parameters": {"strategy": {"values": ["sync", "random"]},
+                                            "F": {"values": [2, 8]},
+                                            "lr": {"values": [0.01, 0.1]}}}
+    spec = parse_sweep(raw, "g", {})
+    points = [(p["strategy"], p["F"], p["lr"]) for p in map(spec.decode, spec.grid())]
+    assert points == [("sync", 2, 0.01), ("sync", 2, 0.1), ("random", 2, 0.01),
+                      ("random", 2, 0.1), ("random", 8, 0.01), ("random", 8, 0.1)]
+    assert parse_sweep({**raw, "run_cap": 3}, "g", {}).n_trials == 3
+    fixed = {"method": "grid", "parameters": {"strategy": {"value": "sync"},
+                                              "F": {"values": [2, 8, "inf"]}}}
+    assert parse_sweep(fixed, "g", {}).n_trials == 1
