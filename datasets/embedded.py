@@ -1,7 +1,8 @@
 """Two small tasks generated from a seed, so that everything runs without downloading data.
 
-``digits`` (spatial task). The 1,797 handwritten 8x8 digits that ship inside scikit-learn
-(``sklearn.datasets.load_digits``) are seen by a simulated 10x10 two-polarity event camera
+``digits`` (spatial task). The 1,797 handwritten 8x8 digits of scikit-learn's
+``sklearn.datasets.load_digits``, shipped with this package (``data/digits.csv.gz``, BSD
+licensed: ``data/DIGITS_LICENSE.txt``), are seen by a simulated 10x10 two-polarity event camera
 while the image moves along a triangle of three 100 ms saccades, like N-MNIST's recordings.
 Every 2 ms each pixel compares its brightness (the image shifted with bilinear interpolation,
 in [0, 1]) with the level at its last event and emits one ON (OFF) event per contrast step C it
@@ -24,6 +25,7 @@ stream per purpose, so the same numpy version gives the same events.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
@@ -49,6 +51,7 @@ CONTRAST_SPREAD = 0.2
 NOISE_HZ = 2.0
 OFFSET_RANGE = (-0.5, 2.5)
 """Jittered corners are clipped to this range: the 8x8 image stays mostly on the canvas."""
+DIGITS_FILE = Path(__file__).parent / "data" / "digits.csv.gz"
 _PAD = 3  # zero border around the 8x8 image, wide enough for every offset in OFFSET_RANGE
 
 # --- timing -------------------------------------------------------------------------------
@@ -96,13 +99,19 @@ def _render(padded: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return (1 - fy) * top + fy * bottom
 
 
+def digit_images() -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 digits ``[1797, 8, 8]`` (float, 0..16) and their labels ``[1797]`` (int64), as
+    ``sklearn.datasets.load_digits`` returns them, read from the package's copy of its file."""
+    with gzip.open(DIGITS_FILE, "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+
+
 @lru_cache(maxsize=2)
 def digits_streams(seed: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """Event streams (one per scikit-learn digit, in its order) and their labels."""
-    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
-
-    digits = load_digits()
-    images = np.pad(digits.images / 16.0, ((0, 0), (_PAD, _PAD), (_PAD, _PAD)))
+    """Event streams (one per digit image, in the file's order) and their labels."""
+    digit_pixels, digit_labels = digit_images()
+    images = np.pad(digit_pixels / 16.0, ((0, 0), (_PAD, _PAD), (_PAD, _PAD)))
     n = len(images)
     corners = TRIANGLE[None] + CORNER_JITTER * _rng(seed, 1).standard_normal((n, 3, 2))
     corners = np.clip(corners, *OFFSET_RANGE)
@@ -140,7 +149,7 @@ def digits_streams(seed: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
         np.concatenate([y, channel % plane // DIGITS_SENSOR.width]),
         np.concatenate([p, channel // plane]),
     )
-    return tuple(streams), digits.target.astype(np.int64)
+    return tuple(streams), digit_labels
 
 
 def _smooth_maps(

@@ -57,13 +57,15 @@ def tiny(words: list[str], tiny_base: Path) -> list[str]:
     for key, value in TINY_DATA.items():
         train_keys += [f"--{key.replace('_', '-')}", yaml.safe_dump(value,
                        default_flow_style=True).removesuffix("\n...\n").strip()]
-    bench = ["--batch", "2", "--steps", "2", "--repeats", "1", "--warmup", "0"]
+    # One F and one strategy: each configuration measures its peak memory in a fresh process.
+    bench = ["--batch", "2", "--steps", "2", "--repeats", "1", "--warmup", "0", "--F", "8",
+             "--strategy", "random"]
     return {
         "train": [*train_keys, "--no-wandb", "--quiet"],
         "eval": ["--no-wandb", "--quiet"],
         "sweep run": ["--config", str(tiny_base), "--no-wandb", "--quiet", "--heartbeat", "1"],
         "sweep report": ["--no-wandb"],
-        "bench": [*bench, "--in-shape", "2,8,8", "--F", "8"] if "--arch" in words
+        "bench": [*bench, "--in-shape", "2,8,8"] if "--arch" in words
         else [*bench, "--sizes", "20,8,4"],
     }.get(command, [])
 

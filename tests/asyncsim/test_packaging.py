@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import site
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+BUILD_OUTPUTS = (".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+                 ".ruff_cache", ".venv", "runs", "sweeps", "wandb")
 PROBE = """
 import importlib.util, json
 import asyncsim, asyncsim.kernels, asyncsim.training, asyncsim.datasets, asyncsim.traces
@@ -49,11 +52,20 @@ def pip(python: Path, *args: str) -> None:
                     "--no-build-isolation", *args], check=True, capture_output=True)
 
 
+def source_copy(tmp_path: Path) -> Path:
+    """The repository's sources in a temporary folder: building a wheel or an editable install
+    writes ``build/`` and ``*.egg-info`` beside the sources, and tests write only under tmp."""
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, symlinks=True, ignore=shutil.ignore_patterns(*BUILD_OUTPUTS))
+    return src
+
+
 @pytest.mark.slow
 def test_wheel_and_editable_installs_import_the_namespace(tmp_path):
+    src = source_copy(tmp_path)
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(wheels), str(REPO)],
+                    "--no-build-isolation", "-w", str(wheels), str(src)],
                    check=True, capture_output=True)
     python = make_venv(tmp_path / "venv")
     pip(python, str(next(wheels.glob("asyncsim-*.whl"))))
@@ -63,13 +75,13 @@ def test_wheel_and_editable_installs_import_the_namespace(tmp_path):
                  "asyncsim.traces"):
         assert found[name].startswith(venv_dir), (name, found[name])
     for name in ("kernels", "datasets", "training"):  # never shadowed by this project
-        assert found[name] is None or not found[name].startswith((venv_dir, str(REPO)))
+        assert found[name] is None or not found[name].startswith((venv_dir, str(src)))
 
     subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "asyncsim"], check=True)
-    pip(python, "-e", str(REPO))
+    pip(python, "-e", str(src))
     found = probe(python, tmp_path)
-    assert found["asyncsim"] == str(REPO / "asyncsim" / "__init__.py")
-    assert found["asyncsim.kernels"] == str(REPO / "kernels" / "__init__.py")
-    assert found["asyncsim.training"] == str(REPO / "training" / "__init__.py")
-    assert found["asyncsim.datasets"] == str(REPO / "datasets" / "__init__.py")
-    assert found["kernels"] is None or not found["kernels"].startswith(str(REPO))
+    assert found["asyncsim"] == str(src / "asyncsim" / "__init__.py")
+    assert found["asyncsim.kernels"] == str(src / "kernels" / "__init__.py")
+    assert found["asyncsim.training"] == str(src / "training" / "__init__.py")
+    assert found["asyncsim.datasets"] == str(src / "datasets" / "__init__.py")
+    assert found["kernels"] is None or not found["kernels"].startswith(str(src))

@@ -1,11 +1,19 @@
 """The embedded tasks: documented sizes, determinism, and where each task's information lies."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
 
 from asyncsim.datasets import load_dataset
-from asyncsim.datasets.embedded import Digits, digits_streams, timing_streams
+from asyncsim.datasets.embedded import (
+    DIGITS_FILE,
+    Digits,
+    digit_images,
+    digits_streams,
+    timing_streams,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +101,20 @@ def test_timing_holds_its_class_only_in_when_channels_fire(timing):
     with_time = nearest_centroid_accuracy(timing["train"], timing["test"], flat)
     assert counts_only == pytest.approx(0.1)  # equal count vectors: one class for all
     assert 0.3 < with_time < 0.95
+
+
+def test_shipped_digits_file_is_scikit_learns_unmodified():
+    """The SHA-256 of scikit-learn 1.9.1's sklearn/datasets/data/digits.csv.gz."""
+    assert hashlib.sha256(DIGITS_FILE.read_bytes()).hexdigest() == (
+        "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22")
+
+
+def test_shipped_digits_equal_scikit_learns():
+    """The package's copy of the 8x8 digits is scikit-learn's load_digits, value for value, so
+    the digits task is the same with or without scikit-learn installed."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    reference = sklearn_datasets.load_digits()
+    images, labels = digit_images()
+    assert images.shape == (1797, 8, 8) and labels.dtype == np.int64
+    np.testing.assert_array_equal(images, reference.images)
+    np.testing.assert_array_equal(labels, reference.target)
