@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .result import SimResult
+from .result import SimResult, default_layer_names
 
 
 def predict(res: SimResult) -> torch.Tensor:
@@ -88,8 +88,9 @@ def sample_metrics(res: SimResult, labels: torch.Tensor | None = None) -> dict[s
         "forward_steps": res.forward_steps.sum(dim=0).float(),
         "emitted": res.emitted.sum(dim=0).float(),
     }
+    names = default_layer_names(len(res.layer_sizes))
     for layer, size in enumerate(res.layer_sizes):
-        out[f"spike_density/layer{layer + 1}"] = (
+        out[f"spike_density/{names[layer]}"] = (
             res.layer_counts(layer).detach().sum(dim=(0, 2)) / (size * steps_t))
     if labels is not None:
         out["correct"] = (pred == labels.to(pred.device)).float()

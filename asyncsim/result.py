@@ -7,6 +7,12 @@ from dataclasses import dataclass, fields
 import torch
 
 
+def default_layer_names(n_layers: int) -> list[str]:
+    """The neuron layers' names in metrics, plots and traces: ``layer1, ..., layer{L-1},
+    output``."""
+    return [f"layer{i}" for i in range(1, n_layers)] + ["output"]
+
+
 def _concat(parts: list[torch.Tensor], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.zeros(0, dtype=dtype, device=device)
 

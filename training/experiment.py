@@ -74,9 +74,11 @@ def evaluate_models(models: list[TrainedModel], settings: list[ExecSetting], *,
                 sink = None
                 if trace is not None:
                     meta = {"config": model.config.to_dict(), "trained": model.label,
-                            "strategy": setting.strategy, "F": setting.f_text,
-                            "stop": setting.stop, "dataset": model.config.dataset,
-                            "split": split, "seed": model.config.seed}
+                            "strategy": setting.strategy, "stop": setting.stop,
+                            "dataset": model.config.dataset, "split": split,
+                            "seed": model.config.seed}
+                    if setting.strategy != "sync":  # the layered model has no F
+                        meta["F"] = float("inf") if setting.f is None else setting.f
                     sink = stack.enter_context(TraceWriter(
                         trace_path(trace, model, setting, single), model.net, model.net.dt,
                         frames.n_steps, meta, overwrite=True))

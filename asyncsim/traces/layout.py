@@ -55,11 +55,6 @@ RESERVED = frozenset({"magic", "version", FORMAT_ATTR, "asyncsim_version", "dt",
                       "layer_names", "layer_sizes", "time_units", JSON_ATTR, COMPLETE_ATTR})
 
 
-def default_layer_names(n_layers: int) -> list[str]:
-    """``layer1, ..., layer{L-1}, output``."""
-    return [f"layer{i}" for i in range(1, n_layers)] + ["output"]
-
-
 def check_layer_names(names: Sequence[str], n_layers: int) -> list[str]:
     """One unique, non-empty name without ``/`` per neuron layer, else ``ValueError``."""
     names = list(names)

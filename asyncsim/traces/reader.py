@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -206,8 +207,12 @@ def _metadata(f: h5py.File, path: Path) -> dict[str, Any]:
         raise TraceError(f"{path}: trace format {int(version)} is newer than this asyncsim "
                          f"reads ({FORMAT_VERSION})")
     json_keys = set(_decode(f.attrs.get(JSON_ATTR, np.array([], dtype=object)), False))
-    return {key: _decode(value, key in json_keys) for key, value in f.attrs.items()
+    meta = {key: _decode(value, key in json_keys) for key, value in f.attrs.items()
             if key != JSON_ATTR}
+    if isinstance(meta.get("F"), str) and re.fullmatch(r"inf|\d+", meta["F"]):
+        # Traces written before F was stored as a number hold it as text ('2', 'inf').
+        meta["F"] = float("inf") if meta["F"] == "inf" else int(meta["F"])
+    return meta
 
 
 def _committed_ends(f: h5py.File) -> np.ndarray:

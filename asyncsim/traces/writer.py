@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..network import Network
-from ..result import SimResult
+from ..result import SimResult, default_layer_names
 from .layout import (
     COMPLETE_ATTR,
     LABELS,
@@ -31,7 +31,6 @@ from .layout import (
     SPIKES,
     UNKNOWN,
     check_layer_names,
-    default_layer_names,
 )
 from .storage import create_file, open_for_append, root_attrs, write_at
 

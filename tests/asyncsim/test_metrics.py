@@ -24,7 +24,7 @@ def test_budget_case_metrics():
     assert m["forward_steps"].item() == 5
     assert m["spike_density"].item() == pytest.approx(3 / 9)
     assert m["spike_density/layer1"].item() == pytest.approx(2 / 6)
-    assert m["spike_density/layer2"].item() == pytest.approx(1 / 3)
+    assert m["spike_density/output"].item() == pytest.approx(1 / 3)
     assert m["synops"].item() == 2
     assert m["emitted"].item() == 3
     assert m["steps_to_first_output"].item() == 4

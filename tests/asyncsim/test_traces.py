@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -350,3 +351,15 @@ def test_traces_and_rasters_create_their_folders(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["trace", "raster", str(path), "--out", str(tmp_path)]) == 2
     assert f"--out: {tmp_path} is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("stored", "read"), [(8, 8), (math.inf, math.inf),
+                                              ("8", 8), ("inf", math.inf), ("fast", "fast")])
+def test_metadata_f_reads_as_a_number(tmp_path, stored, read):
+    """F is stored as a number (inf as a float); traces that stored it as text ('2', 'inf')
+    read the same way; any other text is left alone."""
+    path = hand_built_trace(tmp_path / "hand.h5")
+    with h5py.File(path, "a") as f:
+        f.attrs["F"] = stored
+    value = load(path).metadata["F"]
+    assert value == read and type(value) is type(read)
