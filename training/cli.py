@@ -85,7 +85,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .experiment import cross_table, evaluate_models, load_model, log_traces, report
+    from .experiment import evaluate_models, load_model, log_traces, report, settings_table
     from .tracking import Tracker
 
     settings = settings_grid(_csv(args.strategies), _csv(args.F), _csv(args.stops))
@@ -99,10 +99,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     rows, decisions = evaluate_models(models, settings, split=args.split,
                                       batch_size=args.batch_size, trace=trace,
                                       progress=not args.quiet)
-    print_table(f"asyncsim eval ({args.split} split)", EVAL_COLUMNS, rows)
-    cross = cross_table(rows)
-    print_table("accuracy: trained under x evaluated under",
-                [(key, key) for key in cross[0]], cross)
+    print_table(f"asyncsim eval ({args.split} split)", EVAL_COLUMNS, rows, keep=2)
+    accuracy = settings_table(rows)
+    print_table("test accuracy: executed with (rows) x trained under (columns)",
+                [(key, key) for key in accuracy[0]], accuracy)
     tracker = Tracker(enabled=not args.no_wandb, project=models[0].config.wandb_project,
                       name="eval", run_dir=out_dir, job_type="eval",
                       config={"checkpoints": args.checkpoints, "settings": [

@@ -98,16 +98,18 @@ def split_batches(frames: FrameSet, batch_size: int = 128) -> Iterator[Batch]:
 
 @torch.no_grad()
 def evaluate(net: Network, batches: Iterable[Batch], setting: ExecSetting, *, seed: int = 0,
-             backend: str = "auto", sink: SpikeSink | None = None, progress: bool = False
+             backend: str = "auto", sink: SpikeSink | None = None, progress: bool = False,
+             desc: str | None = None, total: int | None = None
              ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Run ``(x [T, B, n_in], labels [B])`` batches under ``setting``: the summary and the
-    per-sample metrics."""
+    per-sample metrics. The progress bar is named ``desc`` (default: the setting) and counts
+    up to ``total`` batches when given."""
     was_training = net.training
     net.eval()
     per_sample: dict[str, list[torch.Tensor]] = {}
     start = 0
-    for xb, yb in tqdm(batches, desc=setting.label, unit="batch", disable=not progress,
-                       leave=False):
+    for xb, yb in tqdm(batches, desc=desc or setting.label, total=total, unit="batch",
+                       disable=not progress, leave=False):
         res = simulate(net, xb, seed=seed + start, backend=backend, record=True,
                        **setting.simulate_kwargs())
         for key, values in sample_metrics(res, yb).items():

@@ -4,12 +4,14 @@ plots, spike traces and W&B logging (``asyncsim eval`` and the demo)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from asyncsim.network import Network
 from asyncsim.traces import TraceWriter, load, plot_raster
@@ -59,17 +61,26 @@ def trace_path(base: Path, model: TrainedModel, setting: ExecSetting, single: bo
     return base.with_name(f"{base.stem}_{_slug(model.label)}_{_slug(setting.label)}.h5")
 
 
+Decisions = dict[tuple[str, str], np.ndarray]
+
+
 def evaluate_models(models: list[TrainedModel], settings: list[ExecSetting], *,
                     split: str = "test", batch_size: int = 128, trace: Path | None = None,
-                    progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Every model under every setting: one row of metrics per pair, and per-pair decision
-    steps (for their distribution plot). Traces are streamed when ``trace`` is given."""
+                    progress: bool = True) -> tuple[list[dict[str, Any]], Decisions]:
+    """Every model under every setting: one row of metrics per pair, and the decision steps
+    of each pair ``(trained, setting label)`` (for their distribution plot). Traces are
+    streamed when ``trace`` is given. Progress: a bar over the pairs, and one over the
+    batches of the pair that runs, named by its model and setting."""
     rows, decisions = [], {}
     single = len(models) * len(settings) == 1
+    overall = tqdm(total=len(models) * len(settings), desc="evaluation", unit="run",
+                   disable=not progress)
     for model in models:
         train_set, test_set = load_splits(model.config)
         frames = test_set if split == "test" else train_set
         for setting in settings:
+            name = f"{model.label} | {setting.label}"
+            overall.set_postfix_str(name)
             with contextlib.ExitStack() as stack:
                 sink = None
                 if trace is not None:
@@ -82,28 +93,42 @@ def evaluate_models(models: list[TrainedModel], settings: list[ExecSetting], *,
                     sink = stack.enter_context(TraceWriter(
                         trace_path(trace, model, setting, single), model.net, model.net.dt,
                         frames.n_steps, meta, overwrite=True))
-                summary, per_sample = evaluate(model.net, split_batches(frames, batch_size),
-                                               setting, seed=model.config.seed,
-                                               backend=model.config.backend, sink=sink,
-                                               progress=progress)
+                summary, per_sample = evaluate(
+                    model.net, split_batches(frames, batch_size), setting,
+                    seed=model.config.seed, backend=model.config.backend, sink=sink,
+                    progress=progress, desc=name, total=math.ceil(len(frames) / batch_size))
             rows.append({"trained": model.label, "label": setting.label,
                          "strategy": setting.strategy, "F": setting.f_text, "stop": setting.stop,
                          **summary})
-            decisions[f"{model.label} on {setting.label}"] = per_sample["decision_steps"].numpy()
+            decisions[model.label, setting.label] = per_sample["decision_steps"].numpy()
+            overall.update()
+    overall.close()
     return rows, decisions
+
+
+def pivot(rows: list[dict[str, Any]], down: str, across: str, metric: str, corner: str
+          ) -> list[dict[str, Any]]:
+    """``metric`` with one row per value of ``rows[i][down]`` (named ``corner``) and one column
+    per value of ``rows[i][across]``."""
+    table: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        table.setdefault(row[down], {corner: row[down]})[row[across]] = row[metric]
+    return list(table.values())
 
 
 def cross_table(rows: list[dict[str, Any]], metric: str = "accuracy") -> list[dict[str, Any]]:
     """Pivot: one row per trained model, one column per execution setting."""
-    table: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        table.setdefault(row["trained"], {"trained under": row["trained"]})[row["label"]] = \
-            row[metric]
-    return list(table.values())
+    return pivot(rows, "trained", "label", metric, "trained under")
 
 
-def report(rows: list[dict[str, Any]], decisions: dict[str, np.ndarray], out_dir: Path,
-           tracker: Tracker, raster_trace: Path | None = None) -> dict[str, Path]:
+def settings_table(rows: list[dict[str, Any]], metric: str = "accuracy") -> list[dict[str, Any]]:
+    """Pivot: one row per execution setting, one column per trained model; narrow however
+    many settings ran (the console's form of ``cross_table``)."""
+    return pivot(rows, "label", "trained", metric, "executed with")
+
+
+def report(rows: list[dict[str, Any]], decisions: Decisions, out_dir: Path, tracker: Tracker,
+           raster_trace: Path | None = None) -> dict[str, Path]:
     """Write the plots (with a spike raster of the first samples of ``raster_trace``), log
     them and the tables to W&B; return the plot paths."""
     images = {

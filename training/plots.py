@@ -1,8 +1,10 @@
 """Figures of an evaluation (PNG, matplotlib Agg): accuracy vs F per strategy, spike density
-per layer, decision-time distributions."""
+per layer and decision-time distributions, one panel per trained model."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,75 +14,133 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+MARKERS = "osD^vP*X"
+MAX_WIDTH_IN = 14.0  # figures stay readable on a screen: at most 14 x 110 = 1540 px wide
+
 
 def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+def f_axis(values: Sequence[object]) -> tuple[dict[str, float], list[str]]:
+    """Evenly spaced x positions for the F values that ran (``"2"``, ``"32"``, ``"inf"``...),
+    in increasing order with ``inf`` last, and their tick labels."""
+    texts = sorted({str(v) for v in values}, key=lambda v: math.inf if v == "inf" else int(v))
+    return {text: float(i) for i, text in enumerate(texts)}, texts
+
+
+def panel_grid(titles: list[str], per_panel: int, suptitle: str):
+    """One panel per title, at most 2 columns (1 when a panel holds many groups), sized for
+    ``per_panel`` x positions; returns the figure and its axes in title order."""
+    columns = 1 if per_panel > 10 or len(titles) == 1 else 2
+    rows = math.ceil(len(titles) / columns)
+    width = min(MAX_WIDTH_IN, max(6.0, columns * (1.5 + 0.45 * per_panel)))
+    fig, axes = plt.subplots(rows, columns, figsize=(width, 1.2 + 2.9 * rows), squeeze=False,
+                             sharey=True, layout="constrained")
+    flat = list(axes.flat)
+    for ax, title in zip(flat, titles, strict=False):
+        ax.set_title(f"trained: {title}", fontsize=9)
+    for ax in flat[len(titles):]:
+        ax.set_visible(False)
+    fig.suptitle(suptitle, fontsize=11)
+    return fig, flat[:len(titles)]
+
+
+def _legend(fig, axes: list, title: str) -> None:
+    """One legend for all panels, beside them (it never hides data)."""
+    handles = {label: handle for ax in axes
+               for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize=8,
+               title=title, title_fontsize=8)
+
+
+def _trained(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(r["trained"] for r in rows))
+
+
+def _settings(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(r["label"] for r in rows))
+
+
 def accuracy_vs_f(rows: list[dict[str, Any]], path: Path) -> Path:
-    """One panel per trained model: accuracy over F for each execution strategy, the layered
-    (sync) execution as a dashed level. Rows of the stop mode ``complete``, or of the first
-    stop mode evaluated when there are none."""
+    """One panel per trained model: accuracy over the F values that ran, one line per execution
+    strategy (own marker, slightly offset so that equal lines stay visible), the layered (sync)
+    execution as a dashed level. Rows of the stop mode ``complete``, or of the first stop mode
+    evaluated when there are none."""
     stops = [r.get("stop", "complete") for r in rows]
     shown = "complete" if "complete" in stops else stops[0]
     complete = [r for r in rows if r.get("stop", "complete") == shown]
-    trained = list(dict.fromkeys(r["trained"] for r in complete))
+    trained = _trained(complete)
     strategies = sorted({r["strategy"] for r in complete} - {"sync"})
-    colors = dict(zip(strategies, plt.rcParams["axes.prop_cycle"].by_key()["color"],
-                      strict=False))
-    finite = [int(r["F"]) for r in complete if r["F"] != "inf"]
-    inf_at = 2 * max(finite) if finite else 1
-    fig, axes = plt.subplots(1, len(trained), figsize=(3.2 * len(trained) + 1, 3.6),
-                             sharey=True, squeeze=False)
-    for ax, model in zip(axes[0], trained, strict=True):
+    positions, labels = f_axis(r["F"] for r in complete if r["strategy"] != "sync")
+    fig, axes = panel_grid(trained, max(4, len(positions)), "Test accuracy against F")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    offset = 0.06
+    for ax, model in zip(axes, trained, strict=True):
         mine = [r for r in complete if r["trained"] == model]
         for row in mine:
             if row["strategy"] == "sync":
                 ax.axhline(row["accuracy"], color="black", linestyle="--", linewidth=1,
-                           label="sync")
-        for strategy in strategies:
-            points = sorted((inf_at if r["F"] == "inf" else int(r["F"]), r["accuracy"])
+                           label="sync (layered)")
+        for i, strategy in enumerate(strategies):
+            shift = (i - (len(strategies) - 1) / 2) * offset
+            points = sorted((positions[str(r["F"])] + shift, r["accuracy"])
                             for r in mine if r["strategy"] == strategy)
             if points:
-                ax.plot(*zip(*points, strict=True), marker="o", color=colors[strategy],
-                        label=strategy)
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"trained: {model}", fontsize=9)
-        has_inf = any(r["F"] == "inf" for r in mine)
-        ax.set_xlabel(f"F ({inf_at} = inf)" if has_inf else "F")
-    axes[0][0].set_ylabel("test accuracy")
-    axes[0][-1].legend(fontsize=7, title="executed", title_fontsize=7)
+                ax.plot(*zip(*points, strict=True), marker=MARKERS[i % len(MARKERS)],
+                        color=colors[i % len(colors)], label=strategy, alpha=0.85)
+        ax.set_xticks(list(positions.values()), labels)
+        ax.set_xlim(-0.5, len(positions) - 0.5)
+        ax.set_xlabel("F (spikes delivered per step)")
+        ax.set_ylabel("test accuracy")
+        ax.grid(axis="y", alpha=0.3)
+    _legend(fig, axes, "executed with")
     return save_figure(fig, path)
 
 
 def density_per_layer(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Grouped bars: spike density of each layer, per evaluated row label."""
-    layers = sorted(k for k in rows[0] if k.startswith("spike_density/"))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(rows)), 4))
+    """One panel per trained model: the spike density of each layer (bars side by side) under
+    each execution setting."""
+    layers = [k for k in rows[0] if k.startswith("spike_density/")]
+    trained, settings = _trained(rows), _settings(rows)
+    fig, axes = panel_grid(trained, len(settings), "Spike density per layer, per execution "
+                           "setting")
     width = 0.8 / max(1, len(layers))
-    xs = np.arange(len(rows))
-    for i, key in enumerate(layers):
-        ax.bar(xs + i * width, [r[key] for r in rows], width, label=key.split("/")[1])
-    ax.set_xticks(xs + 0.4 - width / 2, [r["label"] for r in rows], rotation=60, ha="right",
-                  fontsize=7)
-    ax.set_ylabel("spikes / (neurons x timesteps)")
-    ax.legend()
+    xs = np.arange(len(settings))
+    for ax, model in zip(axes, trained, strict=True):
+        mine = {r["label"]: r for r in rows if r["trained"] == model}
+        for i, key in enumerate(layers):
+            ax.bar(xs + (i - (len(layers) - 1) / 2) * width,
+                   [mine[s][key] if s in mine else np.nan for s in settings], width,
+                   label=key.split("/", 1)[1])
+        ax.set_xticks(xs, settings, rotation=45, ha="right", fontsize=7)
+        ax.set_xlabel("executed with")
+        ax.set_ylabel("spikes / (neurons x timesteps)")
+        ax.grid(axis="y", alpha=0.3)
+    _legend(fig, axes, "layer")
     return save_figure(fig, path)
 
 
-def decision_times(distributions: dict[str, np.ndarray], path: Path) -> Path:
-    """Histogram per setting of per-sample decision steps (samples with an output spike)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    finite = [v[np.isfinite(v)] for v in distributions.values()]
-    top = max((float(v.max()) for v in finite if v.size), default=1.0)
-    bins = np.linspace(0, top, 30)
-    for (label, _), values in zip(distributions.items(), finite, strict=True):
-        ax.hist(values, bins=bins, histtype="step", label=label)
-    ax.set_xlabel("decision time (cumulative forward steps)")
-    ax.set_ylabel("samples")
-    ax.legend(fontsize=7)
+def decision_times(distributions: dict[tuple[str, str], np.ndarray], path: Path) -> Path:
+    """One panel per trained model: a box per execution setting of the per-sample decision
+    steps (samples with an output spike; box = quartiles, whiskers = 5th-95th percentile)."""
+    trained = list(dict.fromkeys(model for model, _ in distributions))
+    settings = list(dict.fromkeys(setting for _, setting in distributions))
+    fig, axes = panel_grid(trained, len(settings), "Decision time per sample, per execution "
+                           "setting")
+    for ax, model in zip(axes, trained, strict=True):
+        values = [distributions.get((model, s), np.array([])) for s in settings]
+        finite = [v[np.isfinite(v)] for v in values]
+        ax.boxplot([v if v.size else [np.nan] for v in finite], whis=(5, 95),
+                   showfliers=False, widths=0.6)
+        ax.set_xticks(np.arange(1, len(settings) + 1), settings, rotation=45, ha="right",
+                      fontsize=7)
+        ax.set_xlabel("executed with")
+        ax.set_ylabel("decision step\n(cumulative forward steps)")
+        ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path)

@@ -40,7 +40,8 @@ def summary(trace: Trace) -> dict[str, Any]:
 def plot_raster(trace: Trace, path: str | Path, samples: int | Iterable[int] | None = None
                 ) -> Path:
     """Write a PNG raster: one panel per layer (stacked), neuron index against time, a line
-    at every sample boundary. ``samples``: global indices to show (default: all held)."""
+    at every sample boundary, each sample captioned with its label and prediction when known.
+    ``samples``: global indices to show (default: all held)."""
     shown = trace if samples is None else trace.select(sample=samples)
     if not len(shown.samples):
         raise ValueError(f"{trace.path}: no samples to plot")
@@ -55,11 +56,24 @@ def plot_raster(trace: Trace, path: str | Path, samples: int | Iterable[int] | N
         ax.set_ylim(-0.5, spikes.size - 0.5)
         ax.set_ylabel(f"{spikes.name}\nneuron")
     if len(shown.samples) <= MAX_SAMPLE_LABELS:
-        for index in shown.samples:
-            axes[0].text((index + 0.5) * span, 1.02, f"sample {index}", ha="center",
-                         va="bottom", fontsize=7, transform=axes[0].get_xaxis_transform())
+        for index, label, prediction in zip(shown.samples, shown.labels, shown.predictions,
+                                            strict=True):
+            axes[0].text((index + 0.5) * span, 1.02, _sample_caption(index, label, prediction),
+                         ha="center", va="bottom", fontsize=7,
+                         transform=axes[0].get_xaxis_transform())
     axes[-1].set_xlabel(f"time ({TIME_UNITS})")
     fig.suptitle(f"{Path(trace.path).name}: {len(shown.samples)} sample(s)")
     path = Path(path)
     fig.savefig(path, dpi=110)
     return path
+
+
+def _sample_caption(index: int, label: int, prediction: int) -> str:
+    """``sample 3`` and, where the trace holds them (``-1``: not given), its label and the
+    network's prediction."""
+    parts = []
+    if label >= 0:
+        parts.append(f"label {label}")
+    if prediction >= 0:
+        parts.append(f"predicted {prediction}")
+    return "\n".join([f"sample {index}", ", ".join(parts)]) if parts else f"sample {index}"
