@@ -37,7 +37,7 @@ def test_eval_command_cross_evaluates_and_writes_everything(checkpoints, tmp_pat
     for row in rows:
         assert 0.0 <= row["accuracy"] <= 1.0 and row["spike_density"] > 0
     printed = capsys.readouterr().out
-    assert "trained under x evaluated under" in printed
+    assert "executed with (rows) x trained under (columns)" in " ".join(printed.split())
     for name in ("accuracy_vs_F.png", "spike_density_per_layer.png", "decision_times.png",
                  "spike_raster.png"):
         assert (out / name).stat().st_size > 1000
