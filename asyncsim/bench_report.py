@@ -76,38 +76,57 @@ def compare(rows: list[dict[str, Any]], old_rows: list[dict[str, Any]]) -> list[
 
 
 def plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Synaptic events/s over F per strategy and mode, and time per batch over batch size."""
+    """Synaptic events/s over F per strategy and mode (at the most common batch size), and,
+    when several batch sizes ran, time per batch over batch size."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
-    fig = Figure(figsize=(10, 4))
-    left, right = fig.subplots(1, 2)
+    from .plotting import f_axis, set_f_ticks
+
     batches = [r["batch"] for r in rows]
     common = max(set(batches), key=batches.count)  # F curves at one batch size
-    finite = [int(r["f"]) for r in rows if r["f"] != "inf"]
-    inf_at = 2 * max(finite) if finite else 1
-    for (strategy, mode) in sorted({(r["strategy"], r["mode"]) for r in rows}):
-        mine = [r for r in rows if (r["strategy"], r["mode"]) == (strategy, mode)
-                and r["batch"] == common]
-        points = sorted((inf_at if r["f"] == "inf" else int(r["f"]), r["synops_per_s"])
-                        for r in mine)
+    by_batch = len(set(batches)) > 1
+    fig = Figure(figsize=(11 if by_batch else 6.5, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2 if by_batch else 1, squeeze=False)[0]
+    positions, _ = f_axis(r["f"] for r in rows if r["strategy"] != "sync")
+    left = axes[0]
+    for i, (strategy, mode) in enumerate(sorted({(r["strategy"], r["mode"]) for r in rows})):
+        points = sorted((positions[str(r["f"])], r["synops_per_s"]) for r in rows
+                        if (r["strategy"], r["mode"]) == (strategy, mode)
+                        and r["batch"] == common and str(r["f"]) in positions)
         if points:
-            left.plot(*zip(*points, strict=True), marker="o", label=f"{strategy} {mode}")
-    for group in sorted({(r["strategy"], r["mode"], str(r["f"])) for r in rows}):
-        by_batch = sorted((r["batch"], r["ms_median"]) for r in rows
-                          if (r["strategy"], r["mode"], str(r["f"])) == group)
-        if len(by_batch) > 1:
-            right.plot(*zip(*by_batch, strict=True), marker="o",
-                       label=f"{group[0]} {group[1]} F={group[2]}")
-    left.set_title(f"B = {common}", fontsize=9)
-    if right.lines:
-        right.legend(fontsize=7)
-    left.set(xscale="log", yscale="log", xlabel=f"F ({inf_at} = inf)",
-             ylabel="synaptic events / s")
-    right.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per batch")
+            left.plot(*zip(*points, strict=True), marker="osD^vP*X"[i % 8],
+                      label=f"{strategy} {mode}")
+    set_f_ticks(left, positions, "F (spikes delivered per forward step)")
+    left.set(yscale="log", ylabel="synaptic events / s", title=f"batch size {common}")
+    _log_ticks(left.yaxis, LogLocator, EngFormatter, NullFormatter)
+    left.grid(alpha=0.3)
     left.legend(fontsize=7)
-    fig.tight_layout()
+    if by_batch:
+        right = axes[1]
+        for group in sorted({(r["strategy"], r["mode"], str(r["f"])) for r in rows}):
+            points = sorted((r["batch"], r["ms_median"]) for r in rows
+                            if (r["strategy"], r["mode"], str(r["f"])) == group)
+            if len(points) > 1:
+                right.plot(*zip(*points, strict=True), marker="o",
+                           label=f"{group[0]} {group[1]} F={group[2]}")
+        right.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per batch",
+                  title="time per batch")
+        right.set_xticks(sorted(set(batches)), [str(b) for b in sorted(set(batches))])
+        right.xaxis.set_minor_formatter(NullFormatter())
+        _log_ticks(right.yaxis, LogLocator, EngFormatter, NullFormatter)
+        right.grid(alpha=0.3)
+        right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.savefig(path, dpi=110)
     return Path(path)
+
+
+def _log_ticks(axis, locator, formatter, null) -> None:
+    """A log axis labelled at 1, 2 and 5 times each power of ten, in engineering notation
+    (``20 k``), so that a range of less than a decade still gets several labels."""
+    axis.set_major_locator(locator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(formatter())
+    axis.set_minor_formatter(null())

@@ -91,7 +91,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     network = f"sizes {list(first.sizes)}" if first.arch is None else f"network {first.network}"
     print_table(f"asyncsim bench on {first.device} (copy bandwidth {peak:.1f} GB/s): "
                 f"{first.backend}, {network}, T={first.steps}, "
-                f"input rate {first.rate}", COLUMNS, rows)
+                f"input rate {first.rate}", COLUMNS, rows, keep=4)
     notes = {(name, row[f"{name}_note"]) for row in rows for name in baselines
              if row.get(f"{name}_note") and row[f"{name}_note"] != "the configuration itself"}
     for name, note in sorted(notes):

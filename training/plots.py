@@ -4,7 +4,6 @@ per layer and decision-time distributions, one panel per trained model."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from asyncsim.plotting import f_axis, set_f_ticks  # noqa: E402
 
 MARKERS = "osD^vP*X"
 MAX_WIDTH_IN = 14.0  # figures stay readable on a screen: at most 14 x 110 = 1540 px wide
@@ -25,13 +26,6 @@ def save_figure(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def f_axis(values: Sequence[object]) -> tuple[dict[str, float], list[str]]:
-    """Evenly spaced x positions for the F values that ran (``"2"``, ``"32"``, ``"inf"``...),
-    in increasing order with ``inf`` last, and their tick labels."""
-    texts = sorted({str(v) for v in values}, key=lambda v: math.inf if v == "inf" else int(v))
-    return {text: float(i) for i, text in enumerate(texts)}, texts
 
 
 def panel_grid(titles: list[str], per_panel: int, suptitle: str):
@@ -77,7 +71,7 @@ def accuracy_vs_f(rows: list[dict[str, Any]], path: Path) -> Path:
     complete = [r for r in rows if r.get("stop", "complete") == shown]
     trained = _trained(complete)
     strategies = sorted({r["strategy"] for r in complete} - {"sync"})
-    positions, labels = f_axis(r["F"] for r in complete if r["strategy"] != "sync")
+    positions, _ = f_axis(r["F"] for r in complete if r["strategy"] != "sync")
     fig, axes = panel_grid(trained, max(4, len(positions)), "Test accuracy against F")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     offset = 0.06
@@ -94,9 +88,7 @@ def accuracy_vs_f(rows: list[dict[str, Any]], path: Path) -> Path:
             if points:
                 ax.plot(*zip(*points, strict=True), marker=MARKERS[i % len(MARKERS)],
                         color=colors[i % len(colors)], label=strategy, alpha=0.85)
-        ax.set_xticks(list(positions.values()), labels)
-        ax.set_xlim(-0.5, len(positions) - 0.5)
-        ax.set_xlabel("F (spikes delivered per step)")
+        set_f_ticks(ax, positions, "F (spikes delivered per step)")
         ax.set_ylabel("test accuracy")
         ax.grid(axis="y", alpha=0.3)
     _legend(fig, axes, "executed with")

@@ -12,6 +12,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
+from asyncsim.plotting import f_axis, set_f_ticks
 from asyncsim.simulate import parse_f
 from asyncsim.tables import print_table
 
@@ -78,8 +79,7 @@ def print_report(sweep: Sweep, rows: list[dict[str, Any]]) -> list[dict[str, Any
 def metric_vs_f(sweep: Sweep, rows: list[dict[str, Any]], path: Path) -> Path:
     """Completed trials as (F, metric) points per strategy; lines through the best per F."""
     metric, done = sweep.spec.metric, [r for r in rows if r["state"] == "complete"]
-    finite = [int(r["F"]) for r in done if r["F"] != "inf"]
-    inf_at = 2 * max(finite) if finite else 1
+    positions, _ = f_axis(r["F"] for r in done if r["strategy"] != "sync")
     pick = max if sweep.spec.goal == "maximize" else min
     fig, ax = plots.plt.subplots(figsize=(6.5, 4))
     for strategy in sorted({r["strategy"] for r in done}):
@@ -87,13 +87,12 @@ def metric_vs_f(sweep: Sweep, rows: list[dict[str, Any]], path: Path) -> Path:
         if strategy == "sync":
             ax.axhline(pick(r[metric] for r in mine), linestyle="--", label="sync (best)")
             continue
-        points = [(inf_at if r["F"] == "inf" else int(r["F"]), r[metric]) for r in mine]
+        points = [(positions[r["F"]], r[metric]) for r in mine]
         line = ax.scatter(*zip(*points, strict=True), alpha=0.5)
         xs = sorted({x for x, _ in points})
         ax.plot(xs, [pick(y for x, y in points if x == at) for at in xs],
                 color=line.get_facecolor()[0], marker="o", label=strategy)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(f"F (spikes per forward step; {inf_at} = inf)")
+    set_f_ticks(ax, positions, "F (spikes delivered per forward step)")
     ax.set_ylabel(metric)
     ax.legend(fontsize=7)
     return plots.save_figure(fig, path)

@@ -3,6 +3,7 @@
 import matplotlib.image
 import numpy as np
 
+from asyncsim.plotting import f_axis
 from asyncsim.training import plots
 
 TRAINED = ["sync", "random F=8", "momentum F=8"]
@@ -20,7 +21,7 @@ def rows(settings):
 
 
 def test_f_axis_ticks_the_values_that_ran_in_order_inf_last():
-    positions, labels = plots.f_axis(["32", "inf", "2", "32"])
+    positions, labels = f_axis(["32", "inf", "2", "32"])
     assert labels == ["2", "32", "inf"]
     assert positions == {"2": 0.0, "32": 1.0, "inf": 2.0}
 
