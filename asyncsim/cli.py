@@ -37,7 +37,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import copy_bandwidth_gbs, environment, expand_grid, load_profile, measure
     from .bench_report import COLUMNS, compare, failed_row, plot, read_json, row_line, write_json
     from .outputs import output_file
-    from .tables import print_table
+    from .tables import print_table, print_written
 
     options: dict = {}
     if args.config:
@@ -96,8 +96,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
              if row.get(f"{name}_note") and row[f"{name}_note"] != "the configuration itself"}
     for name, note in sorted(notes):
         print(f"baseline {name} skipped: {note}")
+    if args.json:
+        print_written("record", args.json)
     if args.plot:
-        plot([r for r in rows if "error" not in r], args.plot)
+        print_written("plot", plot([r for r in rows if "error" not in r], args.plot))
     if old is None:
         return 1 if failed else 0
     ratios = compare(rows, old["rows"])

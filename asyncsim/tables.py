@@ -1,8 +1,10 @@
-"""Console tables for the command line (rich), wide enough when piped to a file."""
+"""Console output of the command line: tables (rich), wide enough when piped to a file, and
+the absolute paths of what a command wrote."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -56,3 +58,8 @@ def print_table(title: str, columns: Sequence[tuple[str, str]], rows: Sequence[d
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def print_written(what: str, path: str | Path) -> None:
+    """``what: /absolute/path``, for every file or folder a command wrote."""
+    print(f"{what}: {Path(path).resolve()}")

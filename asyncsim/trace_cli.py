@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .commands import COMMANDS
 from .outputs import output_file
-from .tables import print_table
+from .tables import print_table, print_written
 from .traces import load, plot_raster, summary
 
 LONG_VALUE = 80  # metadata values longer than this are shortened in the table
@@ -55,7 +55,7 @@ def run_summary(args: argparse.Namespace) -> int:
 def run_raster(args: argparse.Namespace) -> int:
     """Plot the chosen samples to ``--out``."""
     path = plot_raster(load(args.path, sample=args.samples), output_file("--out", args.out))
-    print(f"wrote {path}")
+    print_written("raster", path)
     return 0
 
 

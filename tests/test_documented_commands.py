@@ -101,6 +101,10 @@ def test_documented_commands_run_verbatim(tmp_path, monkeypatch, capfd):
         out, err = capfd.readouterr()
         assert status == 0, f"{document}: {command}\n{out[-2000:]}\n{err[-2000:]}"
         assert "[I 20" not in err, f"{command}: Optuna's log lines leak into the output"
+        writes = words[1] in ("train", "eval") or words[1:3] == ["trace", "raster"] or (
+            words[1] == "bench" and "--json" in words)
+        if writes:
+            assert f": {tmp_path.resolve()}" in out, f"{command}: no absolute path printed"
         ran.append(command)
     assert any(c.startswith("asyncsim sweep run examples/sweep_random") for c in ran)
     assert (tmp_path / "runs" / "eval" / "raster.png").stat().st_size > 0

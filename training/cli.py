@@ -11,7 +11,7 @@ import yaml
 
 from asyncsim.commands import COMMANDS
 from asyncsim.outputs import output_file, output_folder
-from asyncsim.tables import print_table
+from asyncsim.tables import print_table, print_written
 
 from .config import BOOLEANS, TrainConfig, bool_value, load_yaml, make_config
 from .evaluation import STOP_MODES_HELP, settings_grid
@@ -80,7 +80,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides["wandb"] = False
     cfg = make_config(base, **overrides)
     outcome = train(cfg, resume=args.resume, progress=not args.quiet)
-    print(f"best test accuracy {outcome.best_accuracy:.4f}; checkpoints in {outcome.run_dir}")
+    print(f"best test accuracy {outcome.best_accuracy:.4f}")
+    print_written("run folder (checkpoint.pt, best.pt)", outcome.run_dir)
+    if outcome.wandb_dir:
+        print_written("W&B run", outcome.wandb_dir)
     return 0
 
 
@@ -108,11 +111,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       config={"checkpoints": args.checkpoints, "settings": [
                           s.label for s in settings], "split": args.split})
     traces = sorted(trace.parent.glob(f"{trace.stem}*.h5")) if trace is not None else []
-    report(rows, decisions, out_dir, tracker, raster_trace=traces[0] if traces else None)
+    images = report(rows, decisions, out_dir, tracker,
+                    raster_trace=traces[0] if traces else None)
     log_traces(tracker, traces)
     tracker.finish()
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+        print_written("metric rows", args.json)
+    for path in images.values():
+        print_written("plot", path)
+    if traces:
+        print_written(f"{len(traces)} spike trace(s), {trace.stem}*.h5, in", trace.parent)
+    if tracker.run_path:
+        print_written(f"W&B run ({tracker.mode})", tracker.run_path)
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncsim.commands import COMMANDS
+from asyncsim.tables import print_written
 
 from .config import load_yaml
 
@@ -106,8 +107,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         args.threads)
     rows = trial_rows(sweep, storage, study_id)
     print_report(sweep, rows)
-    print(f"sweep {sweep.spec.name}: {state_counts(rows)}; trial folders in "
-          f"{opts.sweep_dir / 'trials'}")
+    print(f"sweep {sweep.spec.name}: {state_counts(rows)}")
+    print_written("trial folders (checkpoints, W&B runs)", opts.sweep_dir / "trials")
     return max(status, _failures_status(sweep, rows))
 
 

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 
 from asyncsim.plotting import f_axis, set_f_ticks
 from asyncsim.simulate import parse_f
-from asyncsim.tables import print_table
+from asyncsim.tables import print_table, print_written
 
 from . import plots
 from .config import TrainConfig
@@ -136,7 +136,7 @@ def report(sweep: Sweep, storage: BaseStorage, study_id: int, out_dir: Path,
     tracker.log_images(images)
     tracker.finish()
     for path in images.values():
-        print(f"wrote {path}")
+        print_written("plot", path)
     return images
 
 
