@@ -23,6 +23,8 @@ found = {m.__name__: m.__file__ for m in
 for name in ("kernels", "datasets", "training"):
     spec = importlib.util.find_spec(name)
     found[name] = spec.origin if spec else None
+from asyncsim.datasets.embedded import DIGITS_FILE  # package data: the 8x8 digits
+found["digits_file"] = str(DIGITS_FILE) if DIGITS_FILE.is_file() else None
 print(json.dumps(found))
 """
 
@@ -72,7 +74,7 @@ def test_wheel_and_editable_installs_import_the_namespace(tmp_path):
     found = probe(python, tmp_path)
     venv_dir = str(tmp_path / "venv")
     for name in ("asyncsim", "asyncsim.kernels", "asyncsim.training", "asyncsim.datasets",
-                 "asyncsim.traces"):
+                 "asyncsim.traces", "digits_file"):
         assert found[name].startswith(venv_dir), (name, found[name])
     for name in ("kernels", "datasets", "training"):  # never shadowed by this project
         assert found[name] is None or not found[name].startswith((venv_dir, str(src)))
