@@ -2,7 +2,8 @@
 
 The behaviour is specified in docs/semantics.md. Public API: ``Network`` (with ``Conv``,
 ``Dense``, ``Link`` layers), ``simulate``, ``SimResult``, ``Records`` and the metrics in
-``asyncsim.metrics``.
+``asyncsim.metrics``; ``from_nir`` and ``to_nir`` (NIR interchange, with the optional ``nir``
+package).
 
 The names are imported on first use, so that ``import asyncsim.cli`` (the command line and its
 ``--help``) does not pay for importing torch.
@@ -17,8 +18,10 @@ import types
 __version__ = "0.1.0"
 _EXPORTS = {"Conv": "architecture", "Dense": "architecture", "Link": "architecture",
             "Network": "network", "Records": "result", "SimResult": "result",
-            "Surrogate": "surrogates", "simulate": "simulate"}
-__all__ = [*sorted(_EXPORTS), "__version__"]
+            "Surrogate": "surrogates", "simulate": "simulate",
+            "from_nir": "interchange", "to_nir": "interchange"}
+# The NIR names need the optional nir package: `from asyncsim import *` must not import it.
+__all__ = [*sorted(set(_EXPORTS) - {"from_nir", "to_nir"}), "__version__"]
 
 
 class _Package(types.ModuleType):

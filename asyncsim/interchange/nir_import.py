@@ -1,0 +1,498 @@
+"""A NIR graph as an asyncsim ``Network`` (docs/semantics.md#nir-interchange).
+
+Every ``LIF`` node (``LI`` for a non-spiking output layer) becomes a neuron layer. Every
+``Linear``, ``Affine`` or ``Conv2d`` node is a projection into the neuron node it feeds, from
+the ``Input`` or neuron node it is fed by, through at most one ``AvgPool2d`` and ``Flatten``.
+The layers must form asyncsim's chain (each fed by the one below, docs/semantics.md#architecture);
+other dense projections, cycles included, become ``Link``s. Anything asyncsim cannot represent
+exactly is refused with one ``ValueError`` naming the node and the parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+
+from asyncsim.architecture import Conv, Dense, LayerSpec, Link, Shape, build, input_shape
+from asyncsim.network import Network
+
+from .lif import asyncsim_tau, euler_decay, reject
+
+WEIGHT_NODES = (nir.Linear, nir.Affine, nir.Conv2d)
+NEURON_NODES = (nir.LIF, nir.LI)
+PATH_NODES = (nir.AvgPool2d, nir.Flatten)
+# Why the NIR nodes asyncsim has no equivalent of are refused: (parameter, reason).
+UNSUPPORTED = {
+    "IF": ("r", "describes a neuron without leak; asyncsim neurons leak (finite tau)"),
+    "CubaLIF": (
+        "tau_syn",
+        "is a current-based synapse; asyncsim delivers a current to the membrane at once",
+    ),
+    "CubaLI": (
+        "tau_syn",
+        "is a current-based synapse; asyncsim delivers a current to the membrane at once",
+    ),
+    "SumPool2d": ("kernel_size", "sums; asyncsim pools by averaging (AvgPool2d)"),
+}
+
+
+@dataclass(frozen=True)
+class _Projection:
+    weight: str  # the weight node
+    source: str  # the Input or neuron node it comes from
+    target: str  # the neuron node it feeds
+    pool: int
+
+
+def _kind(node: nir.NIRNode) -> str:
+    return type(node).__name__
+
+
+def _flatten_graph(graph: nir.NIRGraph) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+    """Nodes and edges with every nested graph (snnTorch's ``RLeaky`` export) spliced in: its
+    nodes named ``outer.inner``, edges through its ``Input`` and ``Output``."""
+    nodes: dict[str, nir.NIRNode] = {}
+    edges: list[tuple[str, str]] = []
+    entries: dict[str, list[str]] = {}
+    exits: dict[str, list[str]] = {}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.NIRGraph):
+            nodes[name] = node
+            continue
+        inner, inner_edges = _flatten_graph(node)
+        ins = [k for k, n in inner.items() if isinstance(n, nir.Input)]
+        outs = [k for k, n in inner.items() if isinstance(n, nir.Output)]
+        if len(ins) != 1 or len(outs) != 1:
+            raise reject(
+                name, "NIRGraph", "nodes", "must hold one Input and one Output", sorted(inner)
+            )
+        entries[name] = [f"{name}.{b}" for a, b in inner_edges if a == ins[0]]
+        exits[name] = [f"{name}.{a}" for a, b in inner_edges if b == outs[0]]
+        nodes.update({f"{name}.{k}": n for k, n in inner.items() if k not in (ins[0], outs[0])})
+        edges += [
+            (f"{name}.{a}", f"{name}.{b}") for a, b in inner_edges if a != ins[0] and b != outs[0]
+        ]
+    for a, b in graph.edges:
+        edges += [(src, dst) for src in exits.get(a, [a]) for dst in entries.get(b, [b])]
+    return nodes, edges
+
+
+def _pool_size(name: str, node: nir.AvgPool2d) -> int:
+    kernel = np.atleast_1d(np.asarray(node.kernel_size)).reshape(-1)
+    stride = np.atleast_1d(np.asarray(node.stride)).reshape(-1)
+    padding = np.atleast_1d(np.asarray(node.padding)).reshape(-1)
+    if len(set(kernel.tolist())) != 1:
+        raise reject(name, "AvgPool2d", "kernel_size", "must be square", kernel.tolist())
+    if not (stride == kernel[0]).all():
+        raise reject(
+            name,
+            "AvgPool2d",
+            "stride",
+            "must equal kernel_size (asyncsim pools non-overlapping blocks)",
+            stride.tolist(),
+        )
+    if padding.any():
+        raise reject(name, "AvgPool2d", "padding", "must be 0", padding.tolist())
+    return int(kernel[0])
+
+
+def _trace(
+    weight: str, nodes: dict[str, nir.NIRNode], preds: dict[str, list[str]], target: str
+) -> tuple[_Projection, list[str]]:
+    """The projection ending in ``weight`` and the pooling/flatten nodes on its way."""
+    pool, passed = 1, []
+    current = weight
+    while True:
+        if len(preds.get(current, [])) != 1:
+            raise reject(
+                current,
+                _kind(nodes[current]),
+                "edges",
+                "must have exactly one input",
+                preds.get(current, []),
+            )
+        current = preds[current][0]
+        node = nodes[current]
+        if isinstance(node, nir.Flatten):
+            if pool > 1:
+                raise reject(current, "Flatten", "edges", "must come after the pooling", weight)
+        elif isinstance(node, nir.AvgPool2d):
+            if pool > 1:
+                raise reject(current, "AvgPool2d", "edges", "one pooling per projection", weight)
+            pool = _pool_size(current, node)
+        elif isinstance(node, (nir.Input, *NEURON_NODES)):
+            return _Projection(weight, current, target, pool), passed
+        else:
+            raise reject(
+                current,
+                _kind(node),
+                "edges",
+                "cannot lie between a neuron layer and "
+                f"weight node {weight!r} (only AvgPool2d and Flatten can)",
+                _kind(node),
+            )
+        passed.append(current)
+
+
+def _projections(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> list[_Projection]:
+    preds: dict[str, list[str]] = {}
+    succs: dict[str, list[str]] = {}
+    for a, b in edges:
+        for end in (a, b):
+            if end not in nodes:
+                raise reject(end, "?", "edges", "names a node the graph does not hold", (a, b))
+        preds.setdefault(b, []).append(a)
+        succs.setdefault(a, []).append(b)
+    for name, node in nodes.items():
+        if _kind(node) in UNSUPPORTED:
+            param, why = UNSUPPORTED[_kind(node)]
+            raise reject(name, _kind(node), param, why, getattr(node, param, None))
+        if not isinstance(node, (*WEIGHT_NODES, *NEURON_NODES, *PATH_NODES, nir.Input, nir.Output)):
+            raise reject(
+                name,
+                _kind(node),
+                "type",
+                "is not a node asyncsim can represent "
+                "(Input, Output, Linear, Affine, Conv2d, AvgPool2d, Flatten, LIF, LI)",
+                _kind(node),
+            )
+    projections, used = (
+        [],
+        {
+            n
+            for n, node in nodes.items()
+            if isinstance(node, (nir.Input, nir.Output, *NEURON_NODES))
+        },
+    )
+    for name, node in nodes.items():
+        if not isinstance(node, NEURON_NODES):
+            continue
+        for pred in preds.get(name, []):
+            if not isinstance(nodes[pred], WEIGHT_NODES):
+                raise reject(
+                    name,
+                    _kind(node),
+                    "edges",
+                    "a neuron layer must be fed through Linear, Affine or Conv2d",
+                    f"{pred} ({_kind(nodes[pred])})",
+                )
+            if succs[pred] != [name]:
+                raise reject(
+                    pred, _kind(nodes[pred]), "edges", "must feed one neuron node", succs[pred]
+                )
+            projection, passed = _trace(pred, nodes, preds, name)
+            projections.append(projection)
+            used.update([pred, *passed])
+    for name in nodes.keys() - used:
+        raise reject(
+            name,
+            _kind(nodes[name]),
+            "edges",
+            "lies on no path from the input or a neuron layer to a neuron layer",
+            succs.get(name, []),
+        )
+    return projections
+
+
+def _chain(projections: list[_Projection], nodes: dict[str, nir.NIRNode]) -> list[str]:
+    """The neuron nodes in asyncsim's layer order: each fed by the one below (the first by
+    the input); where two could come next, the one whose other inputs are all placed."""
+    inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise reject("graph", "NIRGraph", "nodes", "must hold exactly one Input", inputs)
+    order = [inputs[0]]
+    todo = {p.target for p in projections}
+    while todo:
+        below = order[-1]
+        fed = sorted({p.target for p in projections if p.source == below and p.target in todo})
+        ready = [
+            t
+            for t in fed
+            if all(p.source in order or p.source == t for p in projections if p.target == t)
+        ]
+        pick = ready if len(ready) == 1 else fed
+        if len(pick) != 1:
+            why = (
+                "feeds no further neuron layer"
+                if not fed
+                else f"feeds several neuron layers {fed} that could come next"
+            )
+            raise reject(
+                below,
+                _kind(nodes[below]),
+                "edges",
+                f"{why}; asyncsim needs the layers as a chain, each fed by the one below",
+                sorted(todo),
+            )
+        order.append(pick[0])
+        todo.discard(pick[0])
+    return order
+
+
+def _conv_spec(name: str, node: nir.Conv2d, pool: int) -> Conv:
+    weight = np.asarray(node.weight)
+    if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
+        raise reject(
+            name, "Conv2d", "weight", "must be [C_out, C_in, K, K] (square kernel)", weight.shape
+        )
+    if isinstance(node.padding, str):
+        raise reject(name, "Conv2d", "padding", "must be numbers", node.padding)
+    fields = {}
+    for param in ("stride", "padding", "dilation"):
+        values = np.atleast_1d(np.asarray(getattr(node, param))).reshape(-1).tolist()
+        if len(set(values)) != 1:
+            raise reject(name, "Conv2d", param, "must be equal along both axes", values)
+        fields[param] = int(values[0])
+    if fields["dilation"] != 1:
+        raise reject(name, "Conv2d", "dilation", "must be 1", fields["dilation"])
+    if int(node.groups) != 1:
+        raise reject(name, "Conv2d", "groups", "must be 1", node.groups)
+    return Conv(weight.shape[0], weight.shape[2], fields["stride"], fields["padding"], pool)
+
+
+def _specs(
+    order: list[str], projections: list[_Projection], nodes: dict[str, nir.NIRNode]
+) -> tuple[list[LayerSpec], list[_Projection]]:
+    """Layer specs (chain, then links) and the projections in ``Network.projections`` order."""
+    layer = {name: i for i, name in enumerate(order)}  # 0 = the input
+    chain: list[_Projection] = []
+    links: list[_Projection] = []
+    for below, name in zip(order, order[1:], strict=False):
+        mine = [p for p in projections if p.target == name and p.source == below]
+        if len(mine) != 1:
+            raise reject(
+                name,
+                _kind(nodes[name]),
+                "edges",
+                f"must be fed by exactly one weight node from the layer below ({below!r})",
+                [p.weight for p in mine],
+            )
+        chain.append(mine[0])
+    specs: list[LayerSpec] = []
+    for proj in chain:
+        node = nodes[proj.weight]
+        if isinstance(node, nir.Conv2d):
+            specs.append(_conv_spec(proj.weight, node, proj.pool))
+        else:
+            specs.append(Dense(int(np.asarray(node.weight).shape[0]), pool=proj.pool))
+    for proj in sorted(
+        set(projections) - set(chain), key=lambda p: (layer[p.target], layer[p.source], p.weight)
+    ):
+        node = nodes[proj.weight]
+        if isinstance(node, nir.Conv2d) or proj.pool > 1:
+            raise reject(
+                proj.weight,
+                _kind(node),
+                "edges",
+                "only a dense, unpooled projection can skip layers or recur (asyncsim's Link)",
+                (proj.source, proj.target),
+            )
+        specs.append(Link(layer[proj.source], layer[proj.target]))
+        links.append(proj)
+    return specs, chain + links
+
+
+def _per_neuron(name: str, kind: str, param: str, value: object, size: int) -> np.ndarray:
+    """A NIR parameter (a scalar, or one value per neuron in any shape) as ``[size]`` float64."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.size == 1:
+        return np.full(size, arr.reshape(-1)[0])
+    if arr.size != size:
+        raise reject(
+            name, kind, param, f"must hold 1 or {size} values (the layer's neurons)", arr.shape
+        )
+    return arr.reshape(-1)
+
+
+@dataclass(frozen=True)
+class _LayerParams:
+    decay: np.ndarray  # float64 Euler factor per neuron
+    theta: np.ndarray
+    tau_guess: np.ndarray | None
+
+
+def _layer_params(
+    name: str, node: nir.NIRNode, size: int, dt: float, is_last: bool
+) -> _LayerParams:
+    kind = _kind(node)
+    params = ["tau", "r", "v_leak"] + (["v_threshold", "v_reset"] if kind == "LIF" else [])
+    values = {p: _per_neuron(name, kind, p, getattr(node, p), size) for p in params}
+    if values["v_leak"].any():
+        raise reject(
+            name,
+            kind,
+            "v_leak",
+            "must be 0 (asyncsim's membrane decays to 0)",
+            float(values["v_leak"][values["v_leak"] != 0][0]),
+        )
+    if kind == "LI":
+        if not is_last:
+            raise reject(
+                name,
+                kind,
+                "type",
+                "a non-spiking LI layer can only be the output "
+                "layer (asyncsim's readout='membrane')",
+                kind,
+            )
+        theta = np.ones(size)  # never tested: the layer does not fire
+    else:
+        if values["v_reset"].any():
+            raise reject(
+                name,
+                kind,
+                "v_reset",
+                "must be 0 (asyncsim resets to zero)",
+                float(values["v_reset"][values["v_reset"] != 0][0]),
+            )
+        theta = values["v_threshold"]
+        bad = ~(np.isfinite(theta) & (theta > 0))
+        if bad.any():
+            raise reject(name, kind, "v_threshold", "must be finite and > 0", float(theta[bad][0]))
+    decay = euler_decay(name, kind, values["tau"], values["r"], dt)
+    guess = node.metadata.get("asyncsim_tau") if node.metadata else None
+    if guess is not None:
+        guess = np.asarray(guess, dtype=np.float64).reshape(-1)
+        guess = guess if guess.size == size else None
+    return _LayerParams(decay, theta, guess)
+
+
+def _layer_bias(
+    proj: _Projection, node: nir.NIRNode, shape: Shape, conv: bool
+) -> np.ndarray | None:
+    """The non-zero bias a weight node adds to its layer, per channel for a conv layer."""
+    bias = getattr(node, "bias", None)
+    if bias is None or not np.asarray(bias).any():
+        return None
+    bias = np.asarray(bias, dtype=np.float64).reshape(-1)
+    if isinstance(node, nir.Conv2d):
+        return bias
+    if not conv:
+        return bias
+    per_position = bias.reshape(shape[0], -1)
+    if not (per_position == per_position[:, :1]).all():
+        raise reject(
+            proj.weight,
+            _kind(node),
+            "bias",
+            f"must be one value per channel of conv layer {proj.target!r} (asyncsim's conv bias)",
+            per_position.shape,
+        )
+    return per_position[:, 0]
+
+
+def _input_shape(name: str, node: nir.Input) -> Shape:
+    shape = [int(v) for v in np.asarray(next(iter(node.input_type.values()))).reshape(-1)]
+    if len(shape) not in (1, 3):
+        raise reject(name, "Input", "input_type", "must be [n] or [C, H, W]", shape)
+    return input_shape(shape[0] if len(shape) == 1 else shape)
+
+
+def _load(graph_or_path: nir.NIRGraph | str | Path) -> nir.NIRGraph:
+    if isinstance(graph_or_path, nir.NIRGraph):
+        return graph_or_path
+    path = Path(graph_or_path)
+    if not path.is_file():
+        raise ValueError(f"nir: file not found: {path}")
+    try:
+        return nir.read(path)
+    except Exception as err:  # nir and h5py raise many types for a damaged file
+        raise ValueError(f"nir: cannot read {path}: {err}") from None
+
+
+def graph_dt(graph: nir.NIRGraph, dt: float | None) -> float:
+    """``dt`` if given, else the one an asyncsim export recorded in the graph's metadata."""
+    if dt is None:
+        dt = (graph.metadata or {}).get("dt")
+        if dt is None:
+            raise ValueError(
+                "dt: the NIR graph does not record its timestep; pass dt= (the "
+                "width of one timestep, in the unit of the graph's tau; snnTorch "
+                "exports use dt=1e-4)"
+            )
+    dt = float(dt)
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt: must be finite and > 0, got {dt!r}")
+    return dt
+
+
+def from_nir(
+    graph_or_path: nir.NIRGraph | str | Path, dt: float | None = None, surrogate: str = "atan"
+) -> Network:
+    """A ``Network`` equal to the NIR graph (a ``nir.NIRGraph`` or a ``.nir`` file) stepped
+    with timestep ``dt`` (docs/semantics.md#nir-interchange): forward-Euler LIF, decay
+    ``1 - dt/tau`` per timestep. ``dt`` defaults to the one an asyncsim export recorded.
+    ``surrogate`` is the training surrogate (NIR does not describe one)."""
+    graph = _load(graph_or_path)
+    dt = graph_dt(graph, dt)
+    nodes, edges = _flatten_graph(graph)
+    projections = _projections(nodes, edges)
+    order = _chain(projections, nodes)
+    outputs = [n for n, node in nodes.items() if isinstance(node, nir.Output)]
+    fed = sorted(a for a, b in edges if b in outputs)
+    if fed != [order[-1]]:
+        raise reject(
+            outputs[0] if outputs else "graph",
+            "Output",
+            "edges",
+            "must be fed by the "
+            f"last neuron layer {order[-1]!r} alone (asyncsim reads out its last layer)",
+            fed,
+        )
+    specs, ordered = _specs(order, projections, nodes)
+    shapes, _ = build(_input_shape(order[0], nodes[order[0]]), specs)
+    layer_shapes = shapes[1:]
+    sizes = [int(np.prod(s)) for s in layer_shapes]
+    params = [
+        _layer_params(name, nodes[name], size, dt, i == len(sizes) - 1)
+        for i, (name, size) in enumerate(zip(order[1:], sizes, strict=True))
+    ]
+    conv_layer = [isinstance(s, Conv) for s in specs[: len(sizes)]]
+    biases: list[np.ndarray | None] = [None] * len(sizes)
+    for proj in ordered:
+        t = order.index(proj.target) - 1
+        bias = _layer_bias(proj, nodes[proj.weight], layer_shapes[t], conv_layer[t])
+        if bias is not None and biases[t] is not None:
+            raise reject(
+                proj.weight,
+                _kind(nodes[proj.weight]),
+                "bias",
+                "is a second non-zero "
+                f"bias into layer {proj.target!r} (asyncsim holds one per layer)",
+                "",
+            )
+        biases[t] = bias if bias is not None else biases[t]
+    readout = "membrane" if isinstance(nodes[order[-1]], nir.LI) else "spikes"
+    net = Network(
+        [shapes[0], *specs],
+        tau=1.0,
+        theta=torch.from_numpy(np.concatenate([p.theta for p in params])).float(),
+        dt=dt,
+        bias=any(b is not None for b in biases),
+        surrogate=surrogate,
+        readout=readout,
+    )
+    with torch.no_grad():
+        taus = [asyncsim_tau(p.decay, dt, p.tau_guess) for p in params]
+        net.tau.copy_(torch.cat(taus))
+        for proj, spec, weight in zip(ordered, net.projections, net.weights, strict=True):
+            value = np.asarray(nodes[proj.weight].weight)
+            if tuple(value.shape) != tuple(weight.shape):
+                raise reject(
+                    proj.weight,
+                    _kind(nodes[proj.weight]),
+                    "weight",
+                    f"must be shaped {tuple(weight.shape)} for {spec.describe()}",
+                    tuple(value.shape),
+                )
+            weight.copy_(torch.as_tensor(value, dtype=torch.float32))
+        if net.biases is not None:
+            for param, bias in zip(net.biases, biases, strict=True):
+                if bias is not None:
+                    param.copy_(torch.from_numpy(bias).float())
+    net.check_weights()
+    return net
