@@ -19,13 +19,15 @@ COMMANDS: dict[str, Command] = {
                     "networks on the embedded digits and cross-evaluate them"),
     "train": Command("asyncsim.training.cli", "train a network (layered BPTT or unlayered "
                      "backprop) from a YAML config and option overrides"),
-    "eval": Command("asyncsim.training.cli", "evaluate checkpoints under execution settings "
-                    "(strategy x F x stopping mode)"),
+    "eval": Command("asyncsim.training.cli", "evaluate checkpoints or NIR files under "
+                    "execution settings (strategy x F x stopping mode)"),
     "sweep": Command("asyncsim.training.sweep_cli", "hyper-parameter sweeps: W&B sweep files "
                      "run by Optuna, locally or across machines"),
     "data": Command("asyncsim.datasets.cli", "data sets: what a data set holds once binned"),
     "trace": Command("asyncsim.trace_cli", "HDF5 spike traces: summary tables and raster "
                      "plots"),
+    "nir": Command("asyncsim.nir_cli", "NIR interchange: export a checkpoint as a NIR file "
+                   "(needs the nir extra; docs/nir.md)"),
     "bench": Command("asyncsim.cli", "profile a backend over network shapes, batch sizes, "
                      "strategies, F and forward/backward"),
 }

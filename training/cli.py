@@ -98,7 +98,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     trace = output_file("--trace", args.trace) if args.trace else None
     if args.json:
         output_file("--json", args.json)
-    models = [load_model(path) for path in args.checkpoints]
+    models = [load_model(path, args.dataset, args.dt) for path in args.checkpoints]
     rows, decisions = evaluate_models(models, settings, split=args.split,
                                       batch_size=args.batch_size, trace=trace,
                                       progress=not args.quiet)
@@ -258,7 +258,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         COMMANDS["eval"].help + ": every checkpoint under every setting, then the "
         "cross-evaluation table (docs/training.md#asyncsim-eval)."))
     ev.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
-                    help="checkpoint files written by asyncsim train (checkpoint.pt, best.pt)")
+                    help="checkpoint files written by asyncsim train (checkpoint.pt, best.pt) "
+                    "or NIR files (.nir, docs/nir.md)")
+    ev.add_argument("--dataset", metavar="NAME",
+                    help="the data set of NIR files (default: the one an asyncsim export "
+                    "records; needed for NIR files from other frameworks)")
+    ev.add_argument("--dt", type=float, metavar="DT",
+                    help="the timestep of NIR files (default: the one an asyncsim export "
+                    "records; snnTorch's files need 1e-4)")
     ev.add_argument("--strategies", default="sync,random,momentum,fifo", metavar="S,...",
                     help="execution strategies, comma-separated, of sync, random, momentum, "
                     "fifo (default %(default)s)")

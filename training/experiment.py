@@ -34,8 +34,14 @@ class TrainedModel:
     net: Network
 
 
-def load_model(path: str | Path) -> TrainedModel:
-    """A checkpoint's network, ready to run here; errors name the file."""
+def load_model(path: str | Path, dataset: str | None = None, dt: float | None = None
+               ) -> TrainedModel:
+    """A checkpoint's network, ready to run here; errors name the file. A ``.nir`` file goes
+    through asyncsim/nir_cli.py (``dataset`` and ``dt`` for one from another framework)."""
+    if Path(path).suffix == ".nir":
+        from asyncsim.nir_cli import load_nir_model
+
+        return load_nir_model(path, dataset, dt)
     state = load_checkpoint(path)
     try:
         cfg = make_config(state["config"])

@@ -14,6 +14,6 @@ except ImportError as err:
     ) from err
 
 from .nir_export import to_nir
-from .nir_import import from_nir
+from .nir_import import from_nir, read_graph
 
-__all__ = ["from_nir", "to_nir"]
+__all__ = ["from_nir", "read_graph", "to_nir"]

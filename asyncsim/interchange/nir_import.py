@@ -392,7 +392,8 @@ def _input_shape(name: str, node: nir.Input) -> Shape:
     return input_shape(shape[0] if len(shape) == 1 else shape)
 
 
-def _load(graph_or_path: nir.NIRGraph | str | Path) -> nir.NIRGraph:
+def read_graph(graph_or_path: nir.NIRGraph | str | Path) -> nir.NIRGraph:
+    """The graph itself, or the graph a ``.nir`` file holds (a clear error naming the file)."""
     if isinstance(graph_or_path, nir.NIRGraph):
         return graph_or_path
     path = Path(graph_or_path)
@@ -427,7 +428,7 @@ def from_nir(
     with timestep ``dt`` (docs/semantics.md#nir-interchange): forward-Euler LIF, decay
     ``1 - dt/tau`` per timestep. ``dt`` defaults to the one an asyncsim export recorded.
     ``surrogate`` is the training surrogate (NIR does not describe one)."""
-    graph = _load(graph_or_path)
+    graph = read_graph(graph_or_path)
     dt = graph_dt(graph, dt)
     nodes, edges = _flatten_graph(graph)
     projections = _projections(nodes, edges)
