@@ -462,9 +462,9 @@ def from_nir(
                 proj.weight,
                 _kind(nodes[proj.weight]),
                 "bias",
-                "is a second non-zero "
-                f"bias into layer {proj.target!r} (asyncsim holds one per layer)",
-                "",
+                f"is a second non-zero bias into layer {proj.target!r} (asyncsim holds one per "
+                "layer; adding two would round differently from the producer)",
+                bias.tolist()[:4],
             )
         biases[t] = bias if bias is not None else biases[t]
     readout = "membrane" if isinstance(nodes[order[-1]], nir.LI) else "spikes"

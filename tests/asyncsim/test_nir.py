@@ -188,6 +188,46 @@ def test_snntorch_export_runs_in_asyncsim_with_snntorch_spikes():
     assert torch.equal(res.counts, torch.cat([torch.stack(hidden), out], dim=2))
 
 
+def test_snntorch_recurrent_export_runs_in_asyncsim_with_snntorch_spikes():
+    snn = pytest.importorskip("snntorch")
+    pytest.importorskip("nirtorch", reason="snnTorch's NIR export needs nirtorch")
+    from snntorch import utils
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(6)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 5),
+        snn.RLeaky(
+            beta=torch.full((5,), 0.8),
+            threshold=torch.ones(5),
+            linear_features=5,
+            all_to_all=True,
+            reset_mechanism="zero",
+            reset_delay=False,
+            init_hidden=True,
+            output=True,
+        ),
+    )
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)
+    graph = export_to_nir(model, torch.zeros(1, 6), ignore_dims=[0])
+    # The recurrent Linear's own bias would be a second bias into the layer: refused.
+    with pytest.raises(ValueError, match=r"NIR node '1.w_rec' \(Affine\): bias "):
+        asyncsim.from_nir(graph, dt=1e-4)
+    with torch.no_grad():
+        model[1].recurrent.bias.zero_()
+    net = asyncsim.from_nir(export_to_nir(model, torch.zeros(1, 6), ignore_dims=[0]), dt=1e-4)
+    assert [p.describe() for p in net.projections] == ["dense 0->1", "dense 1->1"]
+    x = (torch.rand(20, 4, 6, generator=torch.Generator().manual_seed(7)) < 0.5).float()
+    utils.reset(model)
+    with torch.no_grad():
+        out = torch.stack([model(x[t])[0] for t in range(len(x))])
+    res = asyncsim.simulate(net, x, strategy="sync")
+    assert out.sum() > 0
+    # The recurrent projection carries the previous timestep's spikes, as in RLeaky.
+    assert torch.equal(res.output_counts, out)
+
+
 def test_asyncsim_export_runs_in_snntorch_with_asyncsim_spikes():
     pytest.importorskip("snntorch")
     pytest.importorskip("nirtorch", reason="snnTorch's NIR import needs nirtorch")
