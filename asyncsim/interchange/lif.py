@@ -78,9 +78,13 @@ def match_decay(tau: torch.Tensor, target: torch.Tensor, dt: float) -> torch.Ten
 
 def asyncsim_tau(decay: np.ndarray, dt: float, guess: np.ndarray | None = None) -> torch.Tensor:
     """float32 asyncsim ``tau`` of a float64 decay factor, matched so that asyncsim's own
-    float32 decay equals ``decay`` rounded to float32. The search starts at ``guess`` (the
-    ``tau`` an asyncsim export recorded, so that a round trip returns it unchanged) or else
-    at ``-dt / ln(decay)``."""
-    start = -dt / np.log(decay) if guess is None else guess
-    tau = torch.from_numpy(np.asarray(start, dtype=np.float64)).float()
-    return match_decay(tau, torch.from_numpy(decay).float(), dt)
+    float32 decay equals ``decay`` rounded to float32. ``guess`` (the ``tau`` an asyncsim export
+    recorded) is taken as it is when its decay is exactly that, so that a round trip returns
+    it unchanged; otherwise the search starts at ``-dt / ln(decay)``."""
+    target = torch.from_numpy(decay).float()
+    if guess is not None:
+        tau = torch.from_numpy(np.asarray(guess, dtype=np.float64)).float()
+        if torch.equal(torch.exp(-dt / tau), target):  # the arithmetic of Network.decay
+            return tau
+    tau = torch.from_numpy(-dt / np.log(decay)).float()
+    return match_decay(tau, target, dt)

@@ -26,9 +26,10 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
 
 
 def _is_map(net: Network, layer: int) -> bool:
-    """Whether layer ``layer`` (0 = input) is a 2-D map: a conv projection or a pooling touches
-    it. Other layers are flat vectors in NIR."""
-    return any(
+    """Whether layer ``layer`` (0 = input) is a 2-D map in NIR: its shape has rows or columns,
+    or a conv projection or a pooling touches it. Other layers are flat vectors."""
+    shape: Shape = net.in_shape if layer == 0 else net.layer_shapes[layer - 1]
+    return shape[1:] != (1, 1) or any(
         (p.kind == CONV and layer in (p.source, p.target)) or (p.pool > 1 and p.source == layer)
         for p in net.projections
     )

@@ -127,6 +127,7 @@ def test_asyncsim_nir_asyncsim_round_trip_is_exact(tmp_path, readout):
     back = asyncsim.from_nir(tmp_path / "net.nir")  # dt from the graph's metadata
     assert [p.describe() for p in back.projections] == [p.describe() for p in net.projections]
     assert back.dt == net.dt and back.readout == readout
+    assert back.in_shape == net.in_shape and back.layer_shapes == net.layer_shapes
     for mine, theirs in zip(
         [*net.weights, *net.biases], [*back.weights, *back.biases], strict=True
     ):
@@ -141,6 +142,40 @@ def test_asyncsim_nir_asyncsim_round_trip_is_exact(tmp_path, readout):
         assert torch.equal(ours.counts, theirs.counts)
         assert torch.equal(ours.output_membrane, theirs.output_membrane)
         assert torch.equal(ours.forward_steps, theirs.forward_steps)
+
+
+def test_a_nested_graph_is_spliced_in():
+    net = asyncsim.Network(
+        [3, asyncsim.Dense(4, recurrent=True)], tau=4.0, generator=torch.Generator().manual_seed(8)
+    )
+    flat = asyncsim.to_nir(net)
+    # The recurrent layer and its weights as a subgraph, the way NIR nests an RNN cell.
+    cell = nir.NIRGraph(
+        nodes={
+            "input": nir.Input({"input": np.array([4])}),
+            "lif": flat.nodes["layer1"],
+            "w_rec": flat.nodes["weight1"],
+            "output": nir.Output({"output": np.array([4])}),
+        },
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+        type_check=False,
+    )
+    nested = nir.NIRGraph(
+        nodes={
+            "input": flat.nodes["input"],
+            "w": flat.nodes["weight0"],
+            "cell": cell,
+            "output": flat.nodes["output"],
+        },
+        edges=[("input", "w"), ("w", "cell"), ("cell", "output")],
+        metadata=flat.metadata,
+        type_check=False,
+    )
+    back = asyncsim.from_nir(nested)
+    assert [p.describe() for p in back.projections] == ["dense 0->1", "dense 1->1"]
+    for mine, theirs in zip(net.weights, back.weights, strict=True):
+        assert torch.equal(mine, theirs)
+    assert torch.equal(back.decay(), net.decay())
 
 
 def _snntorch_conv_net(snn: object) -> torch.nn.Sequential:
