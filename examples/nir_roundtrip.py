@@ -73,12 +73,16 @@ def train_snntorch(model: torch.nn.Module, train_set: object, epochs: int) -> No
             opt.step()
 
 
-def evaluate_grid(net: asyncsim.Network, test_set: object, fs: list[str], title: str) -> None:
+def evaluate_grid(
+    net: asyncsim.Network, test_set: object, fs: list[str], title: str
+) -> dict[str, float]:
+    """Print the metrics under every setting; return the accuracy per setting."""
     rows = []
     for setting in settings_grid(["sync", "random", "momentum", "fifo"], fs, ["complete"]):
         summary, _ = evaluate(net, split_batches(test_set), setting, seed=0)
         rows.append({"label": setting.label, **summary})
     print_table(title, COLUMNS, rows)
+    return {row["label"]: row["accuracy"] for row in rows}
 
 
 def fine_tune(net: asyncsim.Network, train_set: object, epochs: int, f: int) -> None:
@@ -95,49 +99,9 @@ def fine_tune(net: asyncsim.Network, train_set: object, epochs: int, f: int) -> 
     net.eval()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3, help="snnTorch BPTT epochs")
-    parser.add_argument("--finetune-epochs", type=int, default=1)
-    parser.add_argument("--finetune-F", type=int, default=4)
-    parser.add_argument("--F", default="1,4,inf", help="F values of the evaluation")
-    parser.add_argument("--out", type=Path, default=Path("runs/nir"))
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    train_set = load_dataset("digits", None, "train")
-    test_set = load_dataset("digits", None, "test")
-
-    model = snntorch_model(beta=0.9)
-    train_snntorch(model, train_set, args.epochs)
-    graph = export_to_nir(model, torch.zeros(1, 2, 10, 10), ignore_dims=[0])
-    nir.write(args.out / "snntorch.nir", graph)
-    net = asyncsim.from_nir(args.out / "snntorch.nir", dt=SNNTORCH_DT)
-    print(net)
-
-    x, _ = next(iter(make_loader(test_set, 64)))
-    with torch.no_grad():
-        theirs = run_snntorch(model, x.reshape(*x.shape[:2], 2, 10, 10))
-    ours = asyncsim.simulate(net, x, strategy="sync").output_counts
-    print(
-        f"snnTorch -> asyncsim: sync output spikes equal snnTorch's: "
-        f"{torch.equal(ours, theirs)} ({int(theirs.sum())} spikes, 64 test samples)"
-    )
-
-    fs = args.F.split(",")
-    evaluate_grid(net, test_set, fs, "snnTorch model (layer-sync BPTT) under asyncsim")
-    fine_tune(net, train_set, args.finetune_epochs, args.finetune_F)
-    evaluate_grid(
-        net,
-        test_set,
-        fs,
-        f"after {args.finetune_epochs} epoch(s) of unlayered "
-        f"backprop (momentum, F={args.finetune_F})",
-    )
-
-    nir.write(args.out / "finetuned.nir", asyncsim.to_nir(net))
-    back = import_from_nir(nir.read(args.out / "finetuned.nir"))
+def check_snntorch_import(net: asyncsim.Network, path: Path, x: torch.Tensor) -> bool:
+    """snnTorch's import of ``path`` gives ``net``'s sync output spikes on ``x``."""
+    back = import_from_nir(nir.read(path))
     ours = asyncsim.simulate(net, x, strategy="sync").output_counts.detach()
     theirs = torch.zeros_like(ours)
     with torch.no_grad():
@@ -146,9 +110,83 @@ def main() -> None:
             state = None
             for t in range(x.shape[0]):
                 theirs[t, b], state = back(x[t, b].reshape(2, 10, 10), state)
+    return torch.equal(ours, theirs)
+
+
+def one_seed(
+    args: argparse.Namespace, seed: int, train_set: object, test_set: object
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Steps 1-5 for one seed: accuracy per setting before and after the fine-tuning."""
+    torch.manual_seed(seed)
+    model = snntorch_model(beta=0.9)
+    train_snntorch(model, train_set, args.epochs)
+    graph = export_to_nir(model, torch.zeros(1, 2, 10, 10), ignore_dims=[0])
+    nir.write(args.out / f"snntorch_s{seed}.nir", graph)
+    net = asyncsim.from_nir(args.out / f"snntorch_s{seed}.nir", dt=SNNTORCH_DT)
+
+    x, _ = next(iter(make_loader(test_set, 64)))
+    with torch.no_grad():
+        theirs = run_snntorch(model, x.reshape(*x.shape[:2], 2, 10, 10))
+    ours = asyncsim.simulate(net, x, strategy="sync").output_counts
     print(
-        f"asyncsim -> snnTorch: snnTorch's output spikes equal asyncsim's sync run: "
-        f"{torch.equal(ours, theirs)} ({int(ours.sum())} spikes, 64 test samples)"
+        f"seed {seed}: snnTorch -> asyncsim: sync output spikes equal snnTorch's: "
+        f"{torch.equal(ours, theirs)} ({int(theirs.sum())} spikes, 64 test samples)"
+    )
+
+    fs = args.F.split(",")
+    before = evaluate_grid(
+        net,
+        test_set,
+        fs,
+        f"seed {seed}: snnTorch model (layer-sync BPTT, {args.epochs} epochs) under asyncsim",
+    )
+    fine_tune(net, train_set, args.finetune_epochs, args.finetune_F)
+    after = evaluate_grid(
+        net,
+        test_set,
+        fs,
+        f"seed {seed}: after {args.finetune_epochs} "
+        f"epoch(s) of unlayered backprop (momentum, F={args.finetune_F})",
+    )
+    nir.write(args.out / f"finetuned_s{seed}.nir", asyncsim.to_nir(net))
+    print(
+        f"seed {seed}: asyncsim -> snnTorch: snnTorch's output spikes equal asyncsim's sync "
+        f"run: {check_snntorch_import(net, args.out / f'finetuned_s{seed}.nir', x)}"
+    )
+    return before, after
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="snnTorch BPTT epochs")
+    parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument("--finetune-F", type=int, default=4)
+    parser.add_argument("--F", default="1,4,inf", help="F values of the evaluation")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--out", type=Path, default=Path("runs/nir"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    train_set = load_dataset("digits", None, "train")
+    test_set = load_dataset("digits", None, "test")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs = [one_seed(args, seed, train_set, test_set) for seed in seeds]
+    rows = []
+    for label in runs[0][0]:
+        row = {"label": label}
+        for i, name in enumerate(("before", "after")):
+            acc = torch.tensor([run[i][label] for run in runs], dtype=torch.float64)
+            spread = f" ± {acc.std():.3f}" if len(acc) > 1 else ""
+            row[name] = f"{acc.mean():.3f}{spread}"
+        rows.append(row)
+    print_table(
+        f"test accuracy, mean ± std over seeds {seeds}",
+        [
+            ("label", "evaluated under"),
+            ("before", "snnTorch model"),
+            ("after", "after fine-tuning"),
+        ],
+        rows,
     )
 
 
