@@ -64,7 +64,8 @@ def nir_tau(decay: torch.Tensor, dt: float) -> np.ndarray:
 def match_decay(tau: torch.Tensor, target: torch.Tensor, dt: float) -> torch.Tensor:
     """float32 ``tau`` nudged ulp by ulp until ``exp(-dt/tau)`` (``Network.decay``'s float32
     arithmetic) equals ``target`` (float32) wherever a float32 ``tau`` can reach it; where
-    none can (an exp that steps over ``target``), the last one tried, within one ulp."""
+    none can (one ulp of ``tau`` moves the float32 exp past ``target``), one of the two
+    values around it."""
     tau = tau.clone()
     for _ in range(_MAX_NUDGES):
         decay = torch.exp(-dt / tau)  # the arithmetic of Network.decay
