@@ -58,11 +58,11 @@ def load_nir_model(
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import nir
-
     from asyncsim.training.experiment import load_model
 
-    interchange = _interchange()
+    interchange = _interchange()  # first: a missing nir package is the user's to install
+    import nir
+
     model = load_model(args.checkpoint)
     graph = interchange.to_nir(model.net)
     graph.metadata[CONFIG_KEY] = json.dumps(model.config.to_dict())

@@ -38,16 +38,18 @@ def _dense_graph(neuron: "nir.NIRNode", extra: dict | None = None) -> "nir.NIRGr
     )
 
 
-def test_importing_asyncsim_does_not_need_nir():
+def test_asyncsim_and_its_command_line_work_without_nir():
     code = (
         "import sys; sys.modules['nir'] = None\n"
         "import asyncsim\n"
         "try:\n    asyncsim.from_nir\nexcept ImportError as err:\n    print(err)\n"
+        "from asyncsim.cli import main\n"
+        "print('exit', main(['nir', 'export', 'best.pt', 'model.nir']))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert "pip install 'asyncsim[nir]'" in out
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'asyncsim[nir]'" in run.stdout
+    assert "exit 2" in run.stdout  # a user error, not a crash
+    assert "needs the nir package" in run.stderr
 
 
 def test_forward_euler_lif_step_by_hand():
