@@ -5,7 +5,8 @@ Every ``LIF`` node (``LI`` for a non-spiking output layer) becomes a neuron laye
 the ``Input`` or neuron node it is fed by, through at most one ``AvgPool2d`` and ``Flatten``.
 The layers must form asyncsim's chain (each fed by the one below, docs/semantics.md#architecture);
 other dense projections, cycles included, become ``Link``s. Anything asyncsim cannot represent
-exactly is refused with one ``ValueError`` naming the node and the parameter.
+exactly is refused with one ``ValueError`` naming the node and the parameter. The graph's
+structure is read by ``nir_graph``; this module turns it into layer specs and parameters.
 """
 
 from __future__ import annotations
@@ -21,216 +22,7 @@ from asyncsim.architecture import Conv, Dense, LayerSpec, Link, Shape, build, in
 from asyncsim.network import Network
 
 from .lif import asyncsim_tau, euler_decay, reject
-
-WEIGHT_NODES = (nir.Linear, nir.Affine, nir.Conv2d)
-NEURON_NODES = (nir.LIF, nir.LI)
-PATH_NODES = (nir.AvgPool2d, nir.Flatten)
-# Why the NIR nodes asyncsim has no equivalent of are refused: (parameter, reason).
-UNSUPPORTED = {
-    "IF": ("r", "describes a neuron without leak; asyncsim neurons leak (finite tau)"),
-    "CubaLIF": (
-        "tau_syn",
-        "is a current-based synapse; asyncsim delivers a current to the membrane at once",
-    ),
-    "CubaLI": (
-        "tau_syn",
-        "is a current-based synapse; asyncsim delivers a current to the membrane at once",
-    ),
-    "SumPool2d": ("kernel_size", "sums; asyncsim pools by averaging (AvgPool2d)"),
-}
-
-
-@dataclass(frozen=True)
-class _Projection:
-    weight: str  # the weight node
-    source: str  # the Input or neuron node it comes from
-    target: str  # the neuron node it feeds
-    pool: int
-
-
-def _kind(node: nir.NIRNode) -> str:
-    return type(node).__name__
-
-
-def _flatten_graph(graph: nir.NIRGraph) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
-    """Nodes and edges with every nested graph (snnTorch's ``RLeaky`` export) spliced in: its
-    nodes named ``outer.inner``, edges through its ``Input`` and ``Output``."""
-    nodes: dict[str, nir.NIRNode] = {}
-    edges: list[tuple[str, str]] = []
-    entries: dict[str, list[str]] = {}
-    exits: dict[str, list[str]] = {}
-    for name, node in graph.nodes.items():
-        if not isinstance(node, nir.NIRGraph):
-            nodes[name] = node
-            continue
-        inner, inner_edges = _flatten_graph(node)
-        ins = [k for k, n in inner.items() if isinstance(n, nir.Input)]
-        outs = [k for k, n in inner.items() if isinstance(n, nir.Output)]
-        if len(ins) != 1 or len(outs) != 1:
-            raise reject(
-                name, "NIRGraph", "nodes", "must hold one Input and one Output", sorted(inner)
-            )
-        entries[name] = [f"{name}.{b}" for a, b in inner_edges if a == ins[0]]
-        exits[name] = [f"{name}.{a}" for a, b in inner_edges if b == outs[0]]
-        nodes.update({f"{name}.{k}": n for k, n in inner.items() if k not in (ins[0], outs[0])})
-        edges += [
-            (f"{name}.{a}", f"{name}.{b}") for a, b in inner_edges if a != ins[0] and b != outs[0]
-        ]
-    for a, b in graph.edges:
-        edges += [(src, dst) for src in exits.get(a, [a]) for dst in entries.get(b, [b])]
-    return nodes, edges
-
-
-def _pool_size(name: str, node: nir.AvgPool2d) -> int:
-    kernel = np.atleast_1d(np.asarray(node.kernel_size)).reshape(-1)
-    stride = np.atleast_1d(np.asarray(node.stride)).reshape(-1)
-    padding = np.atleast_1d(np.asarray(node.padding)).reshape(-1)
-    if len(set(kernel.tolist())) != 1:
-        raise reject(name, "AvgPool2d", "kernel_size", "must be square", kernel.tolist())
-    if not (stride == kernel[0]).all():
-        raise reject(
-            name,
-            "AvgPool2d",
-            "stride",
-            "must equal kernel_size (asyncsim pools non-overlapping blocks)",
-            stride.tolist(),
-        )
-    if padding.any():
-        raise reject(name, "AvgPool2d", "padding", "must be 0", padding.tolist())
-    return int(kernel[0])
-
-
-def _trace(
-    weight: str, nodes: dict[str, nir.NIRNode], preds: dict[str, list[str]], target: str
-) -> tuple[_Projection, list[str]]:
-    """The projection ending in ``weight`` and the pooling/flatten nodes on its way."""
-    pool, passed = 1, []
-    current = weight
-    while True:
-        if len(preds.get(current, [])) != 1:
-            raise reject(
-                current,
-                _kind(nodes[current]),
-                "edges",
-                "must have exactly one input",
-                preds.get(current, []),
-            )
-        current = preds[current][0]
-        node = nodes[current]
-        if isinstance(node, nir.Flatten):
-            if pool > 1:
-                raise reject(current, "Flatten", "edges", "must come after the pooling", weight)
-        elif isinstance(node, nir.AvgPool2d):
-            if pool > 1:
-                raise reject(current, "AvgPool2d", "edges", "one pooling per projection", weight)
-            pool = _pool_size(current, node)
-        elif isinstance(node, (nir.Input, *NEURON_NODES)):
-            return _Projection(weight, current, target, pool), passed
-        else:
-            raise reject(
-                current,
-                _kind(node),
-                "edges",
-                "cannot lie between a neuron layer and "
-                f"weight node {weight!r} (only AvgPool2d and Flatten can)",
-                _kind(node),
-            )
-        passed.append(current)
-
-
-def _projections(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> list[_Projection]:
-    preds: dict[str, list[str]] = {}
-    succs: dict[str, list[str]] = {}
-    for a, b in edges:
-        for end in (a, b):
-            if end not in nodes:
-                raise reject(end, "?", "edges", "names a node the graph does not hold", (a, b))
-        preds.setdefault(b, []).append(a)
-        succs.setdefault(a, []).append(b)
-    for name, node in nodes.items():
-        if _kind(node) in UNSUPPORTED:
-            param, why = UNSUPPORTED[_kind(node)]
-            raise reject(name, _kind(node), param, why, getattr(node, param, None))
-        if not isinstance(node, (*WEIGHT_NODES, *NEURON_NODES, *PATH_NODES, nir.Input, nir.Output)):
-            raise reject(
-                name,
-                _kind(node),
-                "type",
-                "is not a node asyncsim can represent "
-                "(Input, Output, Linear, Affine, Conv2d, AvgPool2d, Flatten, LIF, LI)",
-                _kind(node),
-            )
-    projections, used = (
-        [],
-        {
-            n
-            for n, node in nodes.items()
-            if isinstance(node, (nir.Input, nir.Output, *NEURON_NODES))
-        },
-    )
-    for name, node in nodes.items():
-        if not isinstance(node, NEURON_NODES):
-            continue
-        for pred in preds.get(name, []):
-            if not isinstance(nodes[pred], WEIGHT_NODES):
-                raise reject(
-                    name,
-                    _kind(node),
-                    "edges",
-                    "a neuron layer must be fed through Linear, Affine or Conv2d",
-                    f"{pred} ({_kind(nodes[pred])})",
-                )
-            if succs[pred] != [name]:
-                raise reject(
-                    pred, _kind(nodes[pred]), "edges", "must feed one neuron node", succs[pred]
-                )
-            projection, passed = _trace(pred, nodes, preds, name)
-            projections.append(projection)
-            used.update([pred, *passed])
-    for name in nodes.keys() - used:
-        raise reject(
-            name,
-            _kind(nodes[name]),
-            "edges",
-            "lies on no path from the input or a neuron layer to a neuron layer",
-            succs.get(name, []),
-        )
-    return projections
-
-
-def _chain(projections: list[_Projection], nodes: dict[str, nir.NIRNode]) -> list[str]:
-    """The neuron nodes in asyncsim's layer order: each fed by the one below (the first by
-    the input); where two could come next, the one whose other inputs are all placed."""
-    inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
-    if len(inputs) != 1:
-        raise reject("graph", "NIRGraph", "nodes", "must hold exactly one Input", inputs)
-    order = [inputs[0]]
-    todo = {p.target for p in projections}
-    while todo:
-        below = order[-1]
-        fed = sorted({p.target for p in projections if p.source == below and p.target in todo})
-        ready = [
-            t
-            for t in fed
-            if all(p.source in order or p.source == t for p in projections if p.target == t)
-        ]
-        pick = ready if len(ready) == 1 else fed
-        if len(pick) != 1:
-            why = (
-                "feeds no further neuron layer"
-                if not fed
-                else f"feeds several neuron layers {fed} that could come next"
-            )
-            raise reject(
-                below,
-                _kind(nodes[below]),
-                "edges",
-                f"{why}; asyncsim needs the layers as a chain, each fed by the one below",
-                sorted(todo),
-            )
-        order.append(pick[0])
-        todo.discard(pick[0])
-    return order
+from .nir_graph import GraphProjection, flatten_graph, layer_order, node_type, projections_of
 
 
 def _conv_spec(name: str, node: nir.Conv2d, pool: int) -> Conv:
@@ -255,18 +47,18 @@ def _conv_spec(name: str, node: nir.Conv2d, pool: int) -> Conv:
 
 
 def _specs(
-    order: list[str], projections: list[_Projection], nodes: dict[str, nir.NIRNode]
-) -> tuple[list[LayerSpec], list[_Projection]]:
+    order: list[str], projections: list[GraphProjection], nodes: dict[str, nir.NIRNode]
+) -> tuple[list[LayerSpec], list[GraphProjection]]:
     """Layer specs (chain, then links) and the projections in ``Network.projections`` order."""
     layer = {name: i for i, name in enumerate(order)}  # 0 = the input
-    chain: list[_Projection] = []
-    links: list[_Projection] = []
+    chain: list[GraphProjection] = []
+    links: list[GraphProjection] = []
     for below, name in zip(order, order[1:], strict=False):
         mine = [p for p in projections if p.target == name and p.source == below]
         if len(mine) != 1:
             raise reject(
                 name,
-                _kind(nodes[name]),
+                node_type(nodes[name]),
                 "edges",
                 f"must be fed by exactly one weight node from the layer below ({below!r})",
                 [p.weight for p in mine],
@@ -286,7 +78,7 @@ def _specs(
         if isinstance(node, nir.Conv2d) or proj.pool > 1:
             raise reject(
                 proj.weight,
-                _kind(node),
+                node_type(node),
                 "edges",
                 "only a dense, unpooled projection can skip layers or recur (asyncsim's Link)",
                 (proj.source, proj.target),
@@ -318,7 +110,7 @@ class _LayerParams:
 def _layer_params(
     name: str, node: nir.NIRNode, size: int, dt: float, is_last: bool
 ) -> _LayerParams:
-    kind = _kind(node)
+    kind = node_type(node)
     params = ["tau", "r", "v_leak"] + (["v_threshold", "v_reset"] if kind == "LIF" else [])
     values = {p: _per_neuron(name, kind, p, getattr(node, p), size) for p in params}
     if values["v_leak"].any():
@@ -362,7 +154,7 @@ def _layer_params(
 
 
 def _layer_bias(
-    proj: _Projection, node: nir.NIRNode, shape: Shape, conv: bool
+    proj: GraphProjection, node: nir.NIRNode, shape: Shape, conv: bool
 ) -> np.ndarray | None:
     """The non-zero bias a weight node adds to its layer, per channel for a conv layer."""
     bias = getattr(node, "bias", None)
@@ -377,7 +169,7 @@ def _layer_bias(
     if not (per_position == per_position[:, :1]).all():
         raise reject(
             proj.weight,
-            _kind(node),
+            node_type(node),
             "bias",
             f"must be one value per channel of conv layer {proj.target!r} (asyncsim's conv bias)",
             per_position.shape,
@@ -430,9 +222,9 @@ def from_nir(
     ``surrogate`` is the training surrogate (NIR does not describe one)."""
     graph = read_graph(graph_or_path)
     dt = graph_dt(graph, dt)
-    nodes, edges = _flatten_graph(graph)
-    projections = _projections(nodes, edges)
-    order = _chain(projections, nodes)
+    nodes, edges = flatten_graph(graph)
+    projections = projections_of(nodes, edges)
+    order = layer_order(projections, nodes)
     outputs = [n for n, node in nodes.items() if isinstance(node, nir.Output)]
     fed = sorted(a for a, b in edges if b in outputs)
     if fed != [order[-1]]:
@@ -460,7 +252,7 @@ def from_nir(
         if bias is not None and biases[t] is not None:
             raise reject(
                 proj.weight,
-                _kind(nodes[proj.weight]),
+                node_type(nodes[proj.weight]),
                 "bias",
                 f"is a second non-zero bias into layer {proj.target!r} (asyncsim holds one per "
                 "layer; adding two would round differently from the producer)",
@@ -485,7 +277,7 @@ def from_nir(
             if tuple(value.shape) != tuple(weight.shape):
                 raise reject(
                     proj.weight,
-                    _kind(nodes[proj.weight]),
+                    node_type(nodes[proj.weight]),
                     "weight",
                     f"must be shaped {tuple(weight.shape)} for {spec.describe()}",
                     tuple(value.shape),
