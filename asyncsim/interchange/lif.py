@@ -27,9 +27,9 @@ def reject(node: str, kind: str, param: str, why: str, value: object) -> ValueEr
     return ValueError(f"NIR node {node!r} ({kind}): {param} {why}, got {value!r}")
 
 
-def euler_decay(node: str, kind: str, tau: np.ndarray, r: np.ndarray, dt: float) -> np.ndarray:
-    """``[n]`` float64 decay per timestep ``1 - dt/tau`` of NIR neurons, checking that their
-    Euler step is an asyncsim one (decay in (0, 1), input gain ``r dt/tau`` = 1)."""
+def euler_decay(node: str, kind: str, tau: np.ndarray, dt: float) -> np.ndarray:
+    """``[n]`` float64 decay per timestep ``1 - dt/tau`` of NIR neurons, which must lie in
+    (0, 1)."""
     bad = ~(np.isfinite(tau) & (tau > dt))
     if bad.any():
         raise reject(
@@ -40,19 +40,31 @@ def euler_decay(node: str, kind: str, tau: np.ndarray, r: np.ndarray, dt: float)
             "of one timestep must lie in (0, 1))",
             float(tau[bad][0]),
         )
+    return 1.0 - dt / tau
+
+
+def input_gain(
+    node: str, kind: str, tau: np.ndarray, r: np.ndarray, dt: float, fold: bool
+) -> np.ndarray | None:
+    """``[n]`` input gains ``r dt/tau`` of NIR neurons that differ from asyncsim's 1, to be
+    folded into the weights and bias that feed them (``fold``); None where every gain is 1.
+    Without ``fold`` such a gain is refused."""
     gain = r * dt / tau
     off = ~(np.abs(gain - 1.0) <= GAIN_TOLERANCE)
-    if off.any():
-        i = int(np.flatnonzero(off)[0])
+    if not off.any():
+        return None
+    i = int(np.flatnonzero(off)[0])
+    if not fold or not np.isfinite(gain).all():
         raise reject(
             node,
             kind,
             "r",
-            f"must equal tau/dt={tau[i] / dt!r} (an input gain "
-            "r*dt/tau of 1, as asyncsim adds a current to the membrane unscaled)",
+            f"must equal tau/dt={tau[i] / dt!r} (an input gain r*dt/tau of 1, as asyncsim adds "
+            "a current to the membrane unscaled; from_nir(..., fold_input_gain=True) folds the "
+            "gain into the weights and bias instead)",
             float(r[i]),
         )
-    return 1.0 - dt / tau
+    return gain
 
 
 def nir_tau(decay: torch.Tensor, dt: float) -> np.ndarray:

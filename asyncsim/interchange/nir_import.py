@@ -11,6 +11,7 @@ structure is read by ``nir_graph``; this module turns it into layer specs and pa
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import torch
 from asyncsim.architecture import Conv, Dense, LayerSpec, Link, Shape, build, input_shape
 from asyncsim.network import Network
 
-from .lif import asyncsim_tau, euler_decay, reject
+from .lif import asyncsim_tau, euler_decay, input_gain, reject
 from .nir_graph import GraphProjection, flatten_graph, layer_order, node_type, projections_of
 
 
@@ -105,10 +106,11 @@ class _LayerParams:
     decay: np.ndarray  # float64 Euler factor per neuron
     theta: np.ndarray
     tau_guess: np.ndarray | None
+    gain: np.ndarray | None  # input gain r*dt/tau to fold into the weights, where not 1
 
 
 def _layer_params(
-    name: str, node: nir.NIRNode, size: int, dt: float, is_last: bool
+    name: str, node: nir.NIRNode, size: int, dt: float, is_last: bool, fold: bool
 ) -> _LayerParams:
     kind = node_type(node)
     params = ["tau", "r", "v_leak"] + (["v_threshold", "v_reset"] if kind == "LIF" else [])
@@ -145,12 +147,13 @@ def _layer_params(
         bad = ~(np.isfinite(theta) & (theta > 0))
         if bad.any():
             raise reject(name, kind, "v_threshold", "must be finite and > 0", float(theta[bad][0]))
-    decay = euler_decay(name, kind, values["tau"], values["r"], dt)
+    decay = euler_decay(name, kind, values["tau"], dt)
+    gain = input_gain(name, kind, values["tau"], values["r"], dt, fold)
     guess = node.metadata.get("asyncsim_tau") if node.metadata else None
     if guess is not None:
         guess = np.asarray(guess, dtype=np.float64).reshape(-1)
         guess = guess if guess.size == size else None
-    return _LayerParams(decay, theta, guess)
+    return _LayerParams(decay, theta, guess, gain)
 
 
 def _layer_bias(
@@ -175,6 +178,34 @@ def _layer_bias(
             per_position.shape,
         )
     return per_position[:, 0]
+
+
+def _folded_gain(
+    name: str, node: nir.NIRNode, gain: np.ndarray | None, shape: Shape, conv: bool
+) -> np.ndarray | None:
+    """A layer's input gain as its weights and bias take it: per neuron, or per channel for a
+    conv layer (whose kernels and bias are per channel); warns that it is folded."""
+    if gain is None:
+        return None
+    if conv:
+        per_position = gain.reshape(shape[0], -1)
+        if not (per_position == per_position[:, :1]).all():
+            raise reject(
+                name,
+                node_type(node),
+                "r",
+                "gives an input gain r*dt/tau that varies within a channel of a conv layer, "
+                "which its kernels cannot hold",
+                per_position.shape,
+            )
+        gain = per_position[:, 0]
+    warnings.warn(
+        f"from_nir: NIR node {name!r} ({node_type(node)}): input gain r*dt/tau "
+        f"(from {gain.min():.6g} to {gain.max():.6g}) folded into the weights and bias that "
+        "feed it",
+        stacklevel=3,
+    )
+    return gain
 
 
 def _input_shape(name: str, node: nir.Input) -> Shape:
@@ -214,12 +245,17 @@ def graph_dt(graph: nir.NIRGraph, dt: float | None) -> float:
 
 
 def from_nir(
-    graph_or_path: nir.NIRGraph | str | Path, dt: float | None = None, surrogate: str = "atan"
+    graph_or_path: nir.NIRGraph | str | Path,
+    dt: float | None = None,
+    surrogate: str = "atan",
+    fold_input_gain: bool = False,
 ) -> Network:
     """A ``Network`` equal to the NIR graph (a ``nir.NIRGraph`` or a ``.nir`` file) stepped
     with timestep ``dt`` (docs/semantics.md#nir-interchange): forward-Euler LIF, decay
     ``1 - dt/tau`` per timestep. ``dt`` defaults to the one an asyncsim export recorded.
-    ``surrogate`` is the training surrogate (NIR does not describe one)."""
+    ``surrogate`` is the training surrogate (NIR does not describe one). A neuron whose input
+    gain ``r dt/tau`` is not 1 is refused, unless ``fold_input_gain``: then the gain multiplies
+    the weights and bias that feed it (one float32 rounding each), with a warning naming it."""
     graph = read_graph(graph_or_path)
     dt = graph_dt(graph, dt)
     nodes, edges = flatten_graph(graph)
@@ -241,7 +277,7 @@ def from_nir(
     layer_shapes = shapes[1:]
     sizes = [int(np.prod(s)) for s in layer_shapes]
     params = [
-        _layer_params(name, nodes[name], size, dt, i == len(sizes) - 1)
+        _layer_params(name, nodes[name], size, dt, i == len(sizes) - 1, fold_input_gain)
         for i, (name, size) in enumerate(zip(order[1:], sizes, strict=True))
     ]
     conv_layer = [isinstance(s, Conv) for s in specs[: len(sizes)]]
@@ -269,6 +305,10 @@ def from_nir(
         surrogate=surrogate,
         readout=readout,
     )
+    gains = [
+        _folded_gain(name, nodes[name], p.gain, shape, conv)
+        for name, p, shape, conv in zip(order[1:], params, layer_shapes, conv_layer, strict=True)
+    ]
     with torch.no_grad():
         taus = [asyncsim_tau(p.decay, dt, p.tau_guess) for p in params]
         net.tau.copy_(torch.cat(taus))
@@ -282,10 +322,16 @@ def from_nir(
                     f"must be shaped {tuple(weight.shape)} for {spec.describe()}",
                     tuple(value.shape),
                 )
+            gain = gains[spec.target - 1]
+            if gain is not None:  # per output channel of a kernel, per row of a dense matrix
+                rows = gain if value.ndim == 4 else np.repeat(gain, spec.n_target // gain.size)
+                value = np.asarray(value, dtype=np.float64) * rows.reshape(
+                    -1, *[1] * (value.ndim - 1)
+                )
             weight.copy_(torch.as_tensor(value, dtype=torch.float32))
         if net.biases is not None:
-            for param, bias in zip(net.biases, biases, strict=True):
+            for param, bias, gain in zip(net.biases, biases, gains, strict=True):
                 if bias is not None:
-                    param.copy_(torch.from_numpy(bias).float())
+                    param.copy_(torch.from_numpy(bias * (1.0 if gain is None else gain)).float())
     net.check_weights()
     return net

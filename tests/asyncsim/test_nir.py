@@ -80,6 +80,21 @@ def test_unrepresentable_lif_parameters_are_refused_by_name(node, param):
         asyncsim.from_nir(_dense_graph(node), dt=DT)
 
 
+def test_an_input_gain_is_folded_into_the_weights_only_on_request():
+    # Norse's convention: r = 1, so a current enters with gain dt/tau = 0.25.
+    graph = _dense_graph(_lif(r=1.0))
+    with pytest.raises(ValueError, match=r"NIR node 'lif' \(LIF\): r .*fold_input_gain=True"):
+        asyncsim.from_nir(graph, dt=DT)
+    with pytest.warns(UserWarning, match=r"node 'lif' \(LIF\): input gain r\*dt/tau"):
+        net = asyncsim.from_nir(graph, dt=DT, fold_input_gain=True)
+    assert net.weights[0].tolist() == [[0.125, 0.0625]]  # 0.25 x [[0.5, 0.25]], exact
+    assert net.decay().tolist() == [0.75]
+    x = torch.tensor([[4, 0], [4, 0], [0, 4], [4, 4]], dtype=torch.float32)[:, None]
+    # v <- 0.75 v + 0.25 (W x): 0.5; 0.875; 0.90625; 1.4296875 > 1 fires.
+    res = asyncsim.simulate(net, x, strategy="sync")
+    assert res.counts[:, 0, 0].tolist() == [0, 0, 0, 1]
+
+
 def test_unrepresentable_nodes_are_refused_by_name():
     cuba = nir.CubaLIF(
         tau_syn=np.ones(1),
@@ -178,6 +193,20 @@ def test_a_nested_graph_is_spliced_in():
     for mine, theirs in zip(net.weights, back.weights, strict=True):
         assert torch.equal(mine, theirs)
     assert torch.equal(back.decay(), net.decay())
+
+
+def test_a_folded_gain_scales_conv_kernels_dense_rows_and_biases():
+    net = _mixed_network()
+    graph = asyncsim.to_nir(net)
+    for name in ("layer1", "layer2", "layer3"):
+        graph.nodes[name].r = graph.nodes[name].r * 0.5  # every current enters halved
+    with pytest.warns(UserWarning, match="folded"):
+        folded = asyncsim.from_nir(graph, fold_input_gain=True)
+    for mine, theirs in zip(
+        [*net.weights, *net.biases], [*folded.weights, *folded.biases], strict=True
+    ):
+        assert torch.equal(theirs, mine * 0.5)  # halving is exact in float32
+    assert torch.equal(folded.decay(), net.decay())
 
 
 def _snntorch_conv_net(snn: object) -> torch.nn.Sequential:
