@@ -56,6 +56,8 @@ class TrainConfig:
     lam: float = 0.0
     grad: str = "surrogate"
     loss: str = "count_ce"
+    activity_reg: float = 0.0
+    train_stop: str = "complete"
     optimizer: str = "adam"
     lr: float = 5e-3
     weight_decay: float = 0.0
@@ -139,6 +141,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             and 0 <= cfg.refractory_dropout < 1):
         raise ValueError(f"refractory_dropout: must lie in [0, 1), got "
                          f"{cfg.refractory_dropout!r}")
+    if isinstance(cfg.activity_reg, bool) or not isinstance(cfg.activity_reg, (int, float)) \
+            or not math.isfinite(cfg.activity_reg) or cfg.activity_reg < 0:
+        raise ValueError(f"activity_reg: must be a finite number >= 0, got {cfg.activity_reg!r}")
+    _train_stop(cfg)
     if not (isinstance(cfg.lam, (int, float)) and math.isfinite(cfg.lam)):
         raise ValueError(f"lam: must be a finite number, got {cfg.lam!r}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
@@ -196,6 +202,23 @@ def _check_data_keys(cfg: TrainConfig) -> None:
         check_options(source, cfg.dataset_options)
     except ValueError as err:
         raise ValueError(f"dataset_options: {err}") from None
+
+
+def _train_stop(cfg: TrainConfig) -> None:
+    """``train_stop`` is an evaluation stopping mode used while training (a readout trained to
+    decide early); the layered model (``sync``) has no stopping modes."""
+    from .evaluation import parse_stop  # lazy: evaluation imports torch
+
+    if not isinstance(cfg.train_stop, str):
+        raise ValueError(f"train_stop: expected a stopping mode such as 'output', got "
+                         f"{cfg.train_stop!r}")
+    try:
+        parse_stop(cfg.train_stop)
+    except ValueError as err:
+        raise ValueError(f"train_stop: {err}") from None
+    if cfg.strategy == "sync" and cfg.train_stop != "complete":
+        raise ValueError(f"train_stop: {cfg.train_stop!r} needs an asynchronous strategy; "
+                         f"'sync' (the layered model) only runs timesteps to completion")
 
 
 def network_layers(cfg: TrainConfig, n_classes: int) -> list[int | LayerSpec]:

@@ -28,4 +28,14 @@ def membrane(res: SimResult, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(res.output_membrane[-1], labels)
 
 
+def activity(res: SimResult) -> torch.Tensor:
+    """Spike density of the hidden layers (spikes / (hidden neurons x timesteps), averaged over
+    the batch): the activity regularizer that ``activity_reg`` weighs into the loss."""
+    n_out = res.layer_sizes[-1]
+    hidden = res.counts[..., : res.counts.shape[-1] - n_out]
+    if hidden.shape[-1] == 0:
+        return res.counts.new_zeros(())
+    return hidden.sum(dim=(0, 2)).mean() / (hidden.shape[0] * hidden.shape[-1])
+
+
 LOSS_FUNCTIONS = {"rate_ce": rate_ce, "count_ce": count_ce, "membrane": membrane}

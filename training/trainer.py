@@ -23,8 +23,8 @@ from asyncsim.traces import TraceWriter
 
 from .checkpoint import BEST, LAST, load_checkpoint, save_atomic
 from .config import TrainConfig, network_layers
-from .evaluation import ExecSetting, evaluate, split_batches
-from .losses import LOSS_FUNCTIONS
+from .evaluation import ExecSetting, evaluate, parse_stop, split_batches
+from .losses import LOSS_FUNCTIONS, activity
 from .preflight import preflight
 from .tracking import Tracker
 
@@ -101,14 +101,18 @@ def _train_epoch(cfg: TrainConfig, net: Network, opt: torch.optim.Optimizer,
     """One pass over the shuffled training split; the epoch's mean loss and accuracy."""
     net.train()
     loss_fn = LOSS_FUNCTIONS[cfg.loss]
+    stop = parse_stop(cfg.train_stop)
     loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed * 1009 + epoch)
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=f"{cfg.run_name} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                disable=not progress, leave=False)
     for x, y in bar:
         res = simulate(net, x, strategy=cfg.strategy, F=cfg.f, lam=cfg.lam, grad=cfg.grad,
-                       backend=cfg.backend, seed=batch_seed(cfg, epoch, seen, len(train_set)))
+                       backend=cfg.backend, seed=batch_seed(cfg, epoch, seen, len(train_set)),
+                       **stop)
         loss = loss_fn(res, y)
+        if cfg.activity_reg:
+            loss = loss + cfg.activity_reg * activity(res)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -128,7 +132,7 @@ def _test_epoch(cfg: TrainConfig, net: Network, test_set: FrameSet,
             meta = {"config": cfg.to_dict(), "split": "test", "dataset": cfg.dataset}
             sink = stack.enter_context(TraceWriter(trace, net, cfg.dt, test_set.n_steps, meta,
                                                    overwrite=True))
-        summary, _ = evaluate(net, split_batches(test_set), ExecSetting(cfg.strategy, cfg.f),
+        summary, _ = evaluate(net, split_batches(test_set), ExecSetting(cfg.strategy, cfg.f, cfg.train_stop),
                               seed=cfg.seed, backend=cfg.backend, sink=sink)
     return {f"test/{key}": value for key, value in summary.items()}
 
