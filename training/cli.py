@@ -224,9 +224,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help=COMMANDS["demo"].help,
                           description=COMMANDS["demo"].help + " (docs/training.md#asyncsim-demo)")
     demo.add_argument("--out", default="runs/demo", metavar="DIR",
-                      help="folder for the runs, checkpoints, traces and plots "
+                      help="folder for the runs, checkpoints, summary and plots "
                       "(default %(default)s)")
-    demo.add_argument("--epochs", type=int, default=6,
+    demo.add_argument("--epochs", type=int, default=5,
                       help="training epochs of each model (default %(default)s)")
     demo.add_argument("--no-wandb", action="store_true",
                       help="no W&B runs (default: offline runs unless an API key is set)")

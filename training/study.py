@@ -98,11 +98,25 @@ class StudySpec:
             factors = tuple(zip(names, values, strict=True))
             for condition in self.trained:
                 for seed in self.seeds:
-                    name = "__".join(filter(None, [slug(condition.label), *(
-                        slug(f"{k}={json.dumps(v)}") for k, v in factors), f"s{seed}"]))
-                    values_ = {**self.base, **dict(factors), **condition.overrides,
-                               "seed": seed, "out_dir": str(study_dir / "runs"), "name": name,
-                               "wandb_group": self.name}
+                    name = "__".join(
+                        filter(
+                            None,
+                            [
+                                slug(condition.label),
+                                *(slug(f"{k}={json.dumps(v)}") for k, v in factors),
+                                f"s{seed}",
+                            ],
+                        )
+                    )
+                    values_ = {
+                        **self.base,
+                        **dict(factors),
+                        **condition.overrides,
+                        "seed": seed,
+                        "out_dir": str(study_dir / "runs"),
+                        "name": name,
+                        "wandb_group": self.name,
+                    }
                     try:
                         cfg = make_config(values_)
                     except ValueError as err:
@@ -155,14 +169,20 @@ def parse_study(raw: dict[str, Any], name: str) -> StudySpec:
         if key not in EVAL_KEYS:
             raise _fail(f"evaluate.{key}", f"unknown key; allowed: {list(EVAL_KEYS)}")
     spec = StudySpec(
-        name=str(raw.get("name", name)), base=base, seeds=seeds, trained=trained,
+        name=str(raw.get("name", name)),
+        base=base,
+        seeds=seeds,
+        trained=trained,
         factors=factors,
-        strategies=_list("evaluate.strategies",
-                         ev.get("strategies", ["sync", "random", "momentum", "fifo"])),
+        strategies=_list(
+            "evaluate.strategies", ev.get("strategies", ["sync", "random", "momentum", "fifo"])
+        ),
         fs=_list("evaluate.F", ev.get("F", [1, 2, 4, 8, "inf"])),
         stops=_list("evaluate.stops", ev.get("stops", ["complete"])),
         batch_size=int(ev.get("batch_size", 128)),
-        match_sync_accuracy=bool(raw.get("match_sync_accuracy", True)), raw=raw)
+        match_sync_accuracy=bool(raw.get("match_sync_accuracy", True)),
+        raw=raw,
+    )
     try:
         spec.settings()
     except ValueError as err:
@@ -187,6 +207,7 @@ def nearest_snapshot(target: float, snapshots: dict[int, float]) -> int:
 
 # --- execution -------------------------------------------------------------------------------
 
+
 def study_dir_of(spec: StudySpec, directory: str | Path | None) -> Path:
     return Path(directory) if directory else Path("runs") / "study" / spec.name
 
@@ -197,8 +218,9 @@ def write_spec(spec: StudySpec, study_dir: Path) -> None:
     path = study_dir / "study.yaml"
     text = yaml.safe_dump(spec.raw, sort_keys=False)
     if path.exists() and yaml.safe_load(path.read_text()) != spec.raw:
-        raise ValueError(f"study: {study_dir} holds a different study; give another --dir or "
-                         f"remove it")
+        raise ValueError(
+            f"study: {study_dir} holds a different study; give another --dir or remove it"
+        )
     path.write_text(text)
 
 
@@ -214,8 +236,12 @@ def train_run(run: Run, progress: bool) -> None:
     def snapshot(epoch: int, _record: dict[str, Any]) -> None:
         shutil.copyfile(run.config.run_dir / LAST, run.config.run_dir / SNAPSHOT.format(epoch))
 
-    outcome = train(run.config, resume=True, progress=progress,
-                    on_epoch=snapshot if run.condition.layered else None)
+    outcome = train(
+        run.config,
+        resume=True,
+        progress=progress,
+        on_epoch=snapshot if run.condition.layered else None,
+    )
     done.write_text(json.dumps(outcome.history[-1] if outcome.history else {}))
 
 
@@ -233,15 +259,16 @@ class Evaluator:
     def _split(self, cfg: TrainConfig, split: str):
         from .trainer import load_splits
 
-        key = (cfg.dataset, json.dumps([cfg.data_dir, cfg.binning, cfg.dataset_options],
-                                       sort_keys=True))
+        key = (
+            cfg.dataset,
+            json.dumps([cfg.data_dir, cfg.binning, cfg.dataset_options], sort_keys=True),
+        )
         if key not in self._frames:
             self._frames[key] = load_splits(cfg)
         train_set, test_set = self._frames[key]
         return train_set if split == "train" else test_set
 
-    def summary(self, run: Run, checkpoint: str, setting, split: str = "test"
-                ) -> dict[str, float]:
+    def summary(self, run: Run, checkpoint: str, setting, split: str = "test") -> dict[str, float]:
         path = _eval_path(run, checkpoint, split, setting.label)
         if path.exists():
             return json.loads(path.read_text())
@@ -250,8 +277,13 @@ class Evaluator:
 
         model = load_model(run.config.run_dir / checkpoint)
         frames = self._split(run.config, split)
-        summary, _ = evaluate(model.net, split_batches(frames, self.batch_size), setting,
-                              seed=run.seed, backend=run.config.backend)
+        summary, _ = evaluate(
+            model.net,
+            split_batches(frames, self.batch_size),
+            setting,
+            seed=run.seed,
+            backend=run.config.backend,
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(summary))
@@ -274,9 +306,10 @@ def match(run: Run, layered: Run, evaluator: Evaluator) -> int:
 
     sync = ExecSetting("sync", None)
     target = evaluator.summary(run, LAST, sync, "train")["accuracy"]
-    snapshots = {epoch: evaluator.summary(layered, SNAPSHOT.format(epoch), sync,
-                                          "train")["accuracy"]
-                 for epoch in range(1, layered.config.epochs + 1)}
+    snapshots = {
+        epoch: evaluator.summary(layered, SNAPSHOT.format(epoch), sync, "train")["accuracy"]
+        for epoch in range(1, layered.config.epochs + 1)
+    }
     return nearest_snapshot(target, snapshots)
 
 
@@ -311,17 +344,33 @@ def eval_units(spec: StudySpec, runs: list[Run], evaluator: Evaluator) -> Iterat
         # The last epoch's snapshot is the final checkpoint: reuse its cached evaluations.
         checkpoint = LAST if epoch == layered.config.epochs else SNAPSHOT.format(epoch)
         for setting in settings:
-            yield Unit(layered, checkpoint, setting, MATCHED,
-                       matched_to=run.condition.label, meta={"matched_epoch": epoch})
+            yield Unit(
+                layered,
+                checkpoint,
+                setting,
+                MATCHED,
+                matched_to=run.condition.label,
+                meta={"matched_epoch": epoch},
+            )
 
 
 def record_of(unit: Unit, summary: dict[str, float]) -> dict[str, Any]:
     setting = unit.setting
-    return {"trained": unit.run.condition.label, "layered": unit.run.condition.layered,
-            "factors": unit.run.factor_text, "seed": unit.run.seed, "budget": unit.budget,
-            "matched_to": unit.matched_to, "executed": setting.label,
-            "strategy": setting.strategy, "F": setting.f_text, "stop": setting.stop,
-            "checkpoint": unit.checkpoint, **unit.meta, **summary}
+    return {
+        "trained": unit.run.condition.label,
+        "layered": unit.run.condition.layered,
+        "factors": unit.run.factor_text,
+        "seed": unit.run.seed,
+        "budget": unit.budget,
+        "matched_to": unit.matched_to,
+        "executed": setting.label,
+        "strategy": setting.strategy,
+        "F": setting.f_text,
+        "stop": setting.stop,
+        "checkpoint": unit.checkpoint,
+        **unit.meta,
+        **summary,
+    }
 
 
 def shard_of(runs: list[Run], shard: tuple[int, int] | None) -> list[Run]:
@@ -331,8 +380,9 @@ def shard_of(runs: list[Run], shard: tuple[int, int] | None) -> list[Run]:
     return [run for i, run in enumerate(runs) if i % count == index]
 
 
-def run_study(spec: StudySpec, study_dir: Path, *, shard: tuple[int, int] | None = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+def run_study(
+    spec: StudySpec, study_dir: Path, *, shard: tuple[int, int] | None = None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Train every run of the plan (of this shard), evaluate every unit; write and return the
     records (``records.json``: one per run x checkpoint x setting)."""
     from tqdm import tqdm
@@ -340,25 +390,30 @@ def run_study(spec: StudySpec, study_dir: Path, *, shard: tuple[int, int] | None
     write_spec(spec, study_dir)
     runs = spec.runs(study_dir)
     mine = shard_of(runs, shard)
-    for run in tqdm(mine, desc=f"study {spec.name}: training", unit="run",
-                    disable=not progress):
+    for run in tqdm(mine, desc=f"study {spec.name}: training", unit="run", disable=not progress):
         train_run(run, progress)
-    if shard is not None and shard[1] > 1 and not all(
-            (run.config.run_dir / DONE).exists() for run in runs):
-        print(f"study {spec.name}: shard {shard[0]}/{shard[1]} trained; evaluate once every "
-              f"shard is done (asyncsim study run without --shard)")
+    if (
+        shard is not None
+        and shard[1] > 1
+        and not all((run.config.run_dir / DONE).exists() for run in runs)
+    ):
+        print(
+            f"study {spec.name}: shard {shard[0]}/{shard[1]} trained; evaluate once every "
+            f"shard is done (asyncsim study run without --shard)"
+        )
         return []
     evaluator = Evaluator(spec.batch_size)
     records = []
     matched = sum(not run.condition.layered for run in runs) if spec.match_sync_accuracy else 0
     total = (len(runs) + matched) * len(spec.settings())
-    bar = tqdm(total=total, desc=f"study {spec.name}: evaluation", unit="eval",
-               disable=not progress)
+    bar = tqdm(
+        total=total, desc=f"study {spec.name}: evaluation", unit="eval", disable=not progress
+    )
     for unit in eval_units(spec, runs, evaluator):
-        bar.set_postfix_str(f"{unit.run.config.run_name} {unit.checkpoint} "
-                            f"{unit.setting.label}", refresh=False)
-        records.append(record_of(unit, evaluator.summary(unit.run, unit.checkpoint,
-                                                         unit.setting)))
+        bar.set_postfix_str(
+            f"{unit.run.config.run_name} {unit.checkpoint} {unit.setting.label}", refresh=False
+        )
+        records.append(record_of(unit, evaluator.summary(unit.run, unit.checkpoint, unit.setting)))
         bar.update()
     bar.close()
     (study_dir / "records.json").write_text(json.dumps(records, indent=1))

@@ -40,27 +40,37 @@ def _cmd_report(args: argparse.Namespace) -> int:
     study_dir = target if target.is_dir() else study_dir_of(load_study(target), args.dir)
     records_path = study_dir / "records.json"
     if not records_path.is_file():
-        raise ValueError(f"study: no records.json in {study_dir}; run `asyncsim study run` "
-                         f"first")
-    write_report(json.loads(records_path.read_text()),
-                 Path(args.out) if args.out else study_dir / "report")
+        raise ValueError(f"study: no records.json in {study_dir}; run `asyncsim study run` first")
+    write_report(
+        json.loads(records_path.read_text()), Path(args.out) if args.out else study_dir / "report"
+    )
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    study = sub.add_parser("study", help="layered vs unlayered training at matched budgets, "
-                           "cross-evaluated over seeds (docs/study.md)")
+    study = sub.add_parser(
+        "study",
+        help="layered vs unlayered training at matched budgets, "
+        "cross-evaluated over seeds (docs/study.md)",
+    )
     commands = study.add_subparsers(dest="study_command", required=True)
-    run = commands.add_parser("run", help="train and evaluate every run of a study file "
-                              "(resumes where a killed run stopped), then write the report")
+    run = commands.add_parser(
+        "run",
+        help="train and evaluate every run of a study file "
+        "(resumes where a killed run stopped), then write the report",
+    )
     run.add_argument("study", help="study YAML, e.g. studies/quick.yaml")
     run.add_argument("--dir", help="study folder (default runs/study/<study name>)")
-    run.add_argument("--shard", help="i/n: train only every n-th run starting at i (one shard "
-                     "per machine); rerun without --shard to evaluate (default: all runs)")
+    run.add_argument(
+        "--shard",
+        help="i/n: train only every n-th run starting at i (one shard "
+        "per machine); rerun without --shard to evaluate (default: all runs)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)
-    rep = commands.add_parser("report", help="tables with 95%% CIs, verdicts and plots from a "
-                              "study's records")
+    rep = commands.add_parser(
+        "report", help="tables with 95%% CIs, verdicts and plots from a study's records"
+    )
     rep.add_argument("study", help="study YAML or study folder")
     rep.add_argument("--dir", help="study folder (default runs/study/<study name>)")
     rep.add_argument("--out", help="report folder (default <study folder>/report)")

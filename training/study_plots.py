@@ -14,8 +14,10 @@ MARKERS = "osD^v<>p"
 
 def _f_axis(records: list[dict[str, Any]]) -> tuple[list[str], dict[str, int]]:
     """F values as evenly spaced positions, ``inf`` last."""
-    fs = sorted({r["F"] for r in records if r["strategy"] != "sync"},
-                key=lambda f: float("inf") if f == "inf" else int(f))
+    fs = sorted(
+        {r["F"] for r in records if r["strategy"] != "sync"},
+        key=lambda f: float("inf") if f == "inf" else int(f),
+    )
     return fs, {f: i for i, f in enumerate(fs)}
 
 
@@ -25,37 +27,52 @@ def _lines(ax, records: list[dict[str, Any]], strategy: str, metric: str, stop: 
     for i, name in enumerate(trained):
         xs, means, lows, highs = [], [], [], []
         for f in fs:
-            est = estimate(r.get(metric) for r in records if r["trained"] == name
-                           and r["strategy"] == strategy and r["F"] == f and r["stop"] == stop)
+            est = estimate(
+                r.get(metric)
+                for r in records
+                if r["trained"] == name
+                and r["strategy"] == strategy
+                and r["F"] == f
+                and r["stop"] == stop
+            )
             if est.n:
                 half = 0.0 if est.half != est.half else est.half  # NaN: one seed
                 xs.append(position[f] + 0.04 * (i - len(trained) / 2))  # offset: no hiding
                 means.append(est.mean)
                 lows.append(est.mean - half)
                 highs.append(est.mean + half)
-        line, = ax.plot(xs, means, marker=MARKERS[i % len(MARKERS)], label=name)
+        (line,) = ax.plot(xs, means, marker=MARKERS[i % len(MARKERS)], label=name)
         ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.2)
-        sync = estimate(r.get(metric) for r in records
-                        if r["trained"] == name and r["strategy"] == "sync")
+        sync = estimate(
+            r.get(metric) for r in records if r["trained"] == name and r["strategy"] == "sync"
+        )
         if sync.n:
             ax.axhline(sync.mean, color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xticks(range(len(fs)), fs)
     ax.set_xlabel("F at execution")
 
 
-def _per_strategy(records: list[dict[str, Any]], metric: str, ylabel: str, title: str,
-                  path: Path, stop: str = "complete") -> Path | None:
+def _per_strategy(
+    records: list[dict[str, Any]],
+    metric: str,
+    ylabel: str,
+    title: str,
+    path: Path,
+    stop: str = "complete",
+) -> Path | None:
     import matplotlib.pyplot as plt
 
     strategies = [s for s in dict.fromkeys(r["strategy"] for r in records) if s != "sync"]
     if not strategies or not any(r["stop"] == stop for r in records):
         return None
-    fig, axes = plt.subplots(1, len(strategies), figsize=(3.4 * len(strategies) + 0.6, 3.6),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(strategies), figsize=(3.4 * len(strategies) + 0.6, 3.6), sharey=True, squeeze=False
+    )
     for ax, strategy in zip(axes[0], strategies, strict=True):
         _lines(ax, records, strategy, metric, stop)
-        ax.set_title(f"executed: {strategy}" + ("" if stop == "complete" else f", {stop}"),
-                     fontsize=9)
+        ax.set_title(
+            f"executed: {strategy}" + ("" if stop == "complete" else f", {stop}"), fontsize=9
+        )
     axes[0][0].set_ylabel(ylabel)
     axes[0][0].legend(fontsize=7, title="trained (dotted: run sync)", title_fontsize=7)
     fig.suptitle(title, fontsize=10)
@@ -68,22 +85,37 @@ def density_per_layer(records: list[dict[str, Any]], title: str, path: Path) -> 
     import matplotlib.pyplot as plt
 
     fs, _ = _f_axis(records)
-    async_rows = [r for r in records if r["strategy"] != "sync" and r["stop"] == "complete"
-                  and fs and r["F"] == fs[0]]
+    async_rows = [
+        r
+        for r in records
+        if r["strategy"] != "sync" and r["stop"] == "complete" and fs and r["F"] == fs[0]
+    ]
     executed = ["sync"] + ([async_rows[0]["executed"]] if async_rows else [])
-    layers = sorted((k for k in records[0] if k.startswith("spike_density/")),
-                    key=lambda k: int(k.rsplit("layer", 1)[1]))
+    layers = sorted(
+        (k for k in records[0] if k.startswith("spike_density/")),
+        key=lambda k: int(k.rsplit("layer", 1)[1]),
+    )
     trained = list(dict.fromkeys(r["trained"] for r in records))
-    fig, axes = plt.subplots(1, len(executed), figsize=(4.2 * len(executed), 3.6), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(executed), figsize=(4.2 * len(executed), 3.6), sharey=True, squeeze=False
+    )
     width = 0.8 / len(trained)
     for ax, setting in zip(axes[0], executed, strict=True):
         for i, name in enumerate(trained):
-            ests = [estimate(r[key] for r in records if r["trained"] == name
-                             and r["executed"] == setting) for key in layers]
-            ax.bar([j + i * width for j in range(len(layers))], [e.mean for e in ests], width,
-                   yerr=[0 if e.half != e.half else e.half for e in ests], capsize=2,
-                   label=name)
+            ests = [
+                estimate(
+                    r[key] for r in records if r["trained"] == name and r["executed"] == setting
+                )
+                for key in layers
+            ]
+            ax.bar(
+                [j + i * width for j in range(len(layers))],
+                [e.mean for e in ests],
+                width,
+                yerr=[0 if e.half != e.half else e.half for e in ests],
+                capsize=2,
+                label=name,
+            )
         names = [k.rsplit("/", 1)[1] for k in layers]
         names[-1] = "output"
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], names)
@@ -100,14 +132,26 @@ def study_plots(records: list[dict[str, Any]], factors: str, prefix: Path) -> li
     title = f"factors: {factors}"
     stops = list(dict.fromkeys(r["stop"] for r in records if r["strategy"] != "sync"))
     made = [
-        _per_strategy(records, "accuracy", "test accuracy (mean, 95% CI)",
-                      f"accuracy vs F ({title})", Path(f"{prefix}_accuracy_vs_F.png")),
-        density_per_layer(records, f"spike density per layer ({title})",
-                          Path(f"{prefix}_density_per_layer.png")),
+        _per_strategy(
+            records,
+            "accuracy",
+            "test accuracy (mean, 95% CI)",
+            f"accuracy vs F ({title})",
+            Path(f"{prefix}_accuracy_vs_F.png"),
+        ),
+        density_per_layer(
+            records, f"spike density per layer ({title})", Path(f"{prefix}_density_per_layer.png")
+        ),
     ]
     for stop in stops:
-        made.append(_per_strategy(records, "spikes_before_decision",
-                                  "spikes processed before the decision",
-                                  f"decision time ({title})",
-                                  Path(f"{prefix}_decision_{stop}.png"), stop=stop))
+        made.append(
+            _per_strategy(
+                records,
+                "spikes_before_decision",
+                "spikes processed before the decision",
+                f"decision time ({title})",
+                Path(f"{prefix}_decision_{stop}.png"),
+                stop=stop,
+            )
+        )
     return [path for path in made if path is not None]

@@ -16,14 +16,48 @@ from typing import Any
 from .study import FINAL, MATCHED
 
 # Two-sided 95% quantiles of Student's t, by degrees of freedom; beyond 30, the normal's.
-T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+T_975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 NORMAL_975 = 1.960
-METRICS = {"accuracy": "accuracy", "spike_density": "spike density",
-           "spikes_before_decision": "spikes to decision", "decision_steps": "decision step",
-           "steps_to_first_output": "steps to 1st output", "synops": "SynOps",
-           "no_output": "no output"}
+METRICS = {
+    "accuracy": "accuracy",
+    "spike_density": "spike density",
+    "spikes_before_decision": "spikes to decision",
+    "decision_steps": "decision step",
+    "steps_to_first_output": "steps to 1st output",
+    "synops": "SynOps",
+    "no_output": "no output",
+}
 
 
 @dataclass(frozen=True)
@@ -78,30 +112,36 @@ def budget_records(records: list[dict[str, Any]], budget: str) -> list[dict[str,
     checkpoints and the layered checkpoints matched to them."""
     if budget == FINAL:
         return [r for r in records if r["budget"] == FINAL]
-    return [r for r in records if r["budget"] == MATCHED
-            or (r["budget"] == FINAL and not r["layered"])]
+    return [
+        r for r in records if r["budget"] == MATCHED or (r["budget"] == FINAL and not r["layered"])
+    ]
 
 
-def grid(records: list[dict[str, Any]], metric: str) -> tuple[list[str], list[str],
-                                                              dict[tuple[str, str], Estimate]]:
+def grid(
+    records: list[dict[str, Any]], metric: str
+) -> tuple[list[str], list[str], dict[tuple[str, str], Estimate]]:
     """Trained x executed estimates of ``metric`` over seeds (one factor combination)."""
     trained = list(dict.fromkeys(trained_label(r) for r in records))
     executed = list(dict.fromkeys(r["executed"] for r in records))
     cells = {}
     for row in trained:
         for col in executed:
-            cells[row, col] = estimate(r.get(metric) for r in records
-                                       if trained_label(r) == row and r["executed"] == col)
+            cells[row, col] = estimate(
+                r.get(metric) for r in records if trained_label(r) == row and r["executed"] == col
+            )
     return trained, executed, cells
 
 
 def markdown_grid(records: list[dict[str, Any]], metric: str, digits: int = 3) -> str:
     trained, executed, cells = grid(records, metric)
-    lines = ["| trained \\ executed | " + " | ".join(executed) + " |",
-             "|---" * (len(executed) + 1) + "|"]
+    lines = [
+        "| trained \\ executed | " + " | ".join(executed) + " |",
+        "|---" * (len(executed) + 1) + "|",
+    ]
     for row in trained:
-        lines.append(f"| {row} | " + " | ".join(cells[row, col].text(digits)
-                                                 for col in executed) + " |")
+        lines.append(
+            f"| {row} | " + " | ".join(cells[row, col].text(digits) for col in executed) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -121,23 +161,35 @@ class Comparison:
     change: Estimate  # per seed: mean over executions of (unlayered - layered), or relative
     unlayered_mean: float
     layered_mean: float
+    per_seed: tuple[float, ...] = ()
 
 
-def compare(records: list[dict[str, Any]], metric: str, relative: bool,
-            keep: Callable[[dict[str, Any]], bool] = is_async) -> list[Comparison]:
+def compare(
+    records: list[dict[str, Any]],
+    metric: str,
+    relative: bool,
+    keep: Callable[[dict[str, Any]], bool] = is_async,
+) -> list[Comparison]:
     """Per unlayered condition: the paired per-seed change of the mean of ``metric`` over the
     kept executions, against the layered model (its final checkpoint, or for matched records the
     checkpoint matched to that condition)."""
-    kept = [r for r in records if keep(r) and r.get(metric) is not None
-            and math.isfinite(r[metric])]
+    kept = [
+        r for r in records if keep(r) and r.get(metric) is not None and math.isfinite(r[metric])
+    ]
     out = []
     for name in dict.fromkeys(r["trained"] for r in kept if not r["layered"]):
         per_seed, u_all, l_all = [], [], []
         for seed in sorted({r["seed"] for r in kept}):
-            mine = {r["executed"]: r[metric] for r in kept
-                    if r["trained"] == name and not r["layered"] and r["seed"] == seed}
-            theirs = {r["executed"]: r[metric] for r in kept if r["layered"]
-                      and r["seed"] == seed and r["matched_to"] in ("", name)}
+            mine = {
+                r["executed"]: r[metric]
+                for r in kept
+                if r["trained"] == name and not r["layered"] and r["seed"] == seed
+            }
+            theirs = {
+                r["executed"]: r[metric]
+                for r in kept
+                if r["layered"] and r["seed"] == seed and r["matched_to"] in ("", name)
+            }
             common = sorted(set(mine) & set(theirs))
             if not common:
                 continue
@@ -147,10 +199,21 @@ def compare(records: list[dict[str, Any]], metric: str, relative: bool,
             l_all.append(lay)
             per_seed.append((u - lay) / lay if relative and lay else u - lay)
         if per_seed:
-            layered = next(trained_label(r) for r in kept if r["layered"]
-                           and r["matched_to"] in ("", name))
-            out.append(Comparison(name, layered, metric, relative, estimate(per_seed),
-                                  sum(u_all) / len(u_all), sum(l_all) / len(l_all)))
+            layered = next(
+                trained_label(r) for r in kept if r["layered"] and r["matched_to"] in ("", name)
+            )
+            out.append(
+                Comparison(
+                    name,
+                    layered,
+                    metric,
+                    relative,
+                    estimate(per_seed),
+                    sum(u_all) / len(u_all),
+                    sum(l_all) / len(l_all),
+                    tuple(per_seed),
+                )
+            )
     return out
 
 
@@ -168,8 +231,10 @@ def direction(change: Estimate) -> str:
 def change_text(comp: Comparison) -> str:
     if comp.relative:
         return f"{comp.change.mean:+.1%} (95% CI {comp.change.low:+.1%} to {comp.change.high:+.1%})"
-    return (f"{comp.change.mean * 100:+.1f} points (95% CI {comp.change.low * 100:+.1f} to "
-            f"{comp.change.high * 100:+.1f})")
+    return (
+        f"{comp.change.mean * 100:+.1f} points (95% CI {comp.change.low * 100:+.1f} to "
+        f"{comp.change.high * 100:+.1f})"
+    )
 
 
 def verdict_sentence(comp: Comparison, what: str, scope: str) -> str:
@@ -178,10 +243,12 @@ def verdict_sentence(comp: Comparison, what: str, scope: str) -> str:
     (95% CI ...), higher over 3 seeds."""
     fmt = "{:.3f}" if comp.metric in ("accuracy", "spike_density", "no_output") else "{:.1f}"
     verdict = direction(comp.change)
-    return (f"{scope}, {comp.unlayered}-trained models have {what} "
-            f"{fmt.format(comp.unlayered_mean)} vs {fmt.format(comp.layered_mean)} for the "
-            f"layered-trained ({comp.layered}): {change_text(comp)}, {verdict} over "
-            f"{comp.change.n} seeds.")
+    return (
+        f"{scope}, {comp.unlayered}-trained models have {what} "
+        f"{fmt.format(comp.unlayered_mean)} vs {fmt.format(comp.layered_mean)} for the "
+        f"layered-trained ({comp.layered}): {change_text(comp)}, {verdict} over "
+        f"{comp.change.n} seeds."
+    )
 
 
 CLAIMS = (  # metric, relative change?, words, the paper's direction
@@ -192,20 +259,22 @@ CLAIMS = (  # metric, relative change?, words, the paper's direction
 )
 
 
-def claim_verdicts(records: list[dict[str, Any]], stop: str = "complete"
-                   ) -> list[tuple[str, Comparison, bool]]:
+def claim_verdicts(
+    records: list[dict[str, Any]], stop: str = "complete"
+) -> list[tuple[str, Comparison, bool]]:
     """(metric, comparison, whether the paper's direction holds with 95% confidence) for every
     claim and unlayered condition, over asynchronous executions with stopping mode ``stop``."""
     out = []
     for metric, relative, _, paper in CLAIMS:
-        for comp in compare(records, metric, relative,
-                            lambda r: is_async(r) and r["stop"] == stop):
+        for comp in compare(records, metric, relative, lambda r: is_async(r) and r["stop"] == stop):
             out.append((metric, comp, direction(comp.change) == paper))
     return out
 
 
-BUDGET_TITLES = {FINAL: "equal epochs", MATCHED: "equal sync accuracy (layered checkpoint "
-                 "matched on the training split)"}
+BUDGET_TITLES = {
+    FINAL: "equal epochs",
+    MATCHED: "equal sync accuracy (layered checkpoint matched on the training split)",
+}
 
 
 def groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -217,8 +286,11 @@ def groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _verdict_lines(records: list[dict[str, Any]], stop: str) -> list[str]:
-    scope = ("Over asynchronous executions (every strategy, finite F"
-             + ("" if stop == "complete" else f", stop {stop}") + ")")
+    scope = (
+        "Over asynchronous executions (every strategy, finite F"
+        + ("" if stop == "complete" else f", stop {stop}")
+        + ")"
+    )
     lines = []
     for metric, comp, holds in claim_verdicts(records, stop):
         words = next(c[2] for c in CLAIMS if c[0] == metric)
@@ -228,17 +300,26 @@ def _verdict_lines(records: list[dict[str, Any]], stop: str) -> list[str]:
 
 
 def _matched_epochs(records: list[dict[str, Any]]) -> str:
-    pairs = sorted({(r["matched_to"], r["seed"], r["matched_epoch"]) for r in records
-                    if r["budget"] == MATCHED})
+    pairs = sorted(
+        {
+            (r["matched_to"], r["seed"], r["matched_epoch"])
+            for r in records
+            if r["budget"] == MATCHED
+        }
+    )
     return "; ".join(f"{name} seed {seed}: epoch {epoch}" for name, seed, epoch in pairs)
 
 
 def report_markdown(records: list[dict[str, Any]]) -> str:
     """The whole report: per factor combination and budget, one grid per metric and stopping
     mode (mean ± 95% CI half-width over seeds), then the verdict sentences."""
-    out = ["# Study report", "",
-           "Cells: mean ± half-width of the 95% t-interval over seeds. Verdicts: paired by "
-           "seed, mean over asynchronous executions with finite F.", ""]
+    out = [
+        "# Study report",
+        "",
+        "Cells: mean ± half-width of the 95% t-interval over seeds. Verdicts: paired by "
+        "seed, mean over asynchronous executions with finite F.",
+        "",
+    ]
     for factors, mine in groups(records).items():
         out += [f"## factors: {factors}", ""]
         budgets = [FINAL] + ([MATCHED] if any(r["budget"] == MATCHED for r in mine) else [])
@@ -252,14 +333,19 @@ def report_markdown(records: list[dict[str, Any]]) -> str:
                 shown = [r for r in chosen if r["stop"] == stop or r["strategy"] == "sync"]
                 for metric, title in METRICS.items():
                     digits = 3 if metric in ("accuracy", "spike_density", "no_output") else 1
-                    out += [f"#### {title} (stop: {stop})", "",
-                            markdown_grid(shown, metric, digits), ""]
+                    out += [
+                        f"#### {title} (stop: {stop})",
+                        "",
+                        markdown_grid(shown, metric, digits),
+                        "",
+                    ]
                 out += [f"#### verdicts (stop: {stop})", "", *_verdict_lines(chosen, stop), ""]
     return "\n".join(out)
 
 
-def write_report(records: list[dict[str, Any]], out_dir) -> dict[str, Any]:
-    """Write ``report.md`` and the plots into ``out_dir``; print the verdicts."""
+def write_report(records: list[dict[str, Any]], out_dir, quiet: bool = False) -> dict[str, Any]:
+    """Write ``report.md`` and the plots into ``out_dir``; print the verdicts (unless
+    ``quiet``)."""
     from pathlib import Path
 
     from .study_plots import study_plots
@@ -270,8 +356,11 @@ def write_report(records: list[dict[str, Any]], out_dir) -> dict[str, Any]:
     (out_dir / "report.md").write_text(text)
     images = []
     for index, (factors, mine) in enumerate(groups(records).items()):
-        images += study_plots([r for r in mine if r["budget"] == FINAL], factors,
-                              out_dir / f"group{index}")
+        images += study_plots(
+            [r for r in mine if r["budget"] == FINAL], factors, out_dir / f"group{index}"
+        )
+    if quiet:
+        return {"markdown": text, "images": images}
     for line in text.splitlines():
         if line.startswith(("## ", "### ", "- ")):
             print(line)

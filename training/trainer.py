@@ -132,8 +132,9 @@ def _test_epoch(cfg: TrainConfig, net: Network, test_set: FrameSet,
             meta = {"config": cfg.to_dict(), "split": "test", "dataset": cfg.dataset}
             sink = stack.enter_context(TraceWriter(trace, net, cfg.dt, test_set.n_steps, meta,
                                                    overwrite=True))
-        summary, _ = evaluate(net, split_batches(test_set), ExecSetting(cfg.strategy, cfg.f, cfg.train_stop),
-                              seed=cfg.seed, backend=cfg.backend, sink=sink)
+        setting = ExecSetting(cfg.strategy, cfg.f, cfg.train_stop)
+        summary, _ = evaluate(net, split_batches(test_set), setting, seed=cfg.seed,
+                              backend=cfg.backend, sink=sink)
     return {f"test/{key}": value for key, value in summary.items()}
 
 
