@@ -129,18 +129,18 @@ def density_per_layer(records: list[dict[str, Any]], title: str, path: Path) -> 
 
 def study_plots(records: list[dict[str, Any]], factors: str, prefix: Path) -> list[Path]:
     """The three figures of one factor combination (files ``<prefix>_*.png``)."""
-    title = f"factors: {factors}"
+    title = "" if factors == "-" else f" ({factors})"
     stops = list(dict.fromkeys(r["stop"] for r in records if r["strategy"] != "sync"))
     made = [
         _per_strategy(
             records,
             "accuracy",
             "test accuracy (mean, 95% CI)",
-            f"accuracy vs F ({title})",
+            f"accuracy vs F{title}",
             Path(f"{prefix}_accuracy_vs_F.png"),
         ),
         density_per_layer(
-            records, f"spike density per layer ({title})", Path(f"{prefix}_density_per_layer.png")
+            records, f"spike density per layer{title}", Path(f"{prefix}_density_per_layer.png")
         ),
     ]
     for stop in stops:
@@ -149,7 +149,7 @@ def study_plots(records: list[dict[str, Any]], factors: str, prefix: Path) -> li
                 records,
                 "spikes_before_decision",
                 "spikes processed before the decision",
-                f"decision time ({title})",
+                f"decision time{title}",
                 Path(f"{prefix}_decision_{stop}.png"),
                 stop=stop,
             )
