@@ -184,7 +184,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             f"{summary['seconds']:.0f} s.",
             "",
             "```text",
-            *summary["grids"],
+            "\n\n".join(summary["grids"]),  # as printed
             "```",
             "",
             *(f"- {line}" if i else line for i, line in enumerate(summary["verdict"])),
