@@ -25,7 +25,7 @@ COMMANDS: dict[str, Command] = {
     "sweep": Command("asyncsim.training.sweep_cli", "hyper-parameter sweeps: W&B sweep files "
                      "run by Optuna, locally or across machines"),
     "study": Command("asyncsim.training.study_cli", "layered vs unlayered training at matched "
-                     "budgets over seeds: tables with 95% CIs, verdicts, plots"),
+                     "budgets over seeds: tables with confidence intervals, verdicts, plots"),
     "data": Command("asyncsim.datasets.cli", "data sets: what a data set holds once binned"),
     "trace": Command("asyncsim.trace_cli", "HDF5 spike traces: summary tables and raster "
                      "plots"),

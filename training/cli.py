@@ -165,6 +165,10 @@ TRAIN_OPTION_HELP = {
             "(docs/semantics.md#gradients)",
     "loss": "training loss: rate_ce, count_ce (spike counts) or membrane (non-spiking output "
             "layer; docs/semantics.md#losses)",
+    "activity_reg": "weight of the activity regularizer: the loss gains this times the hidden "
+                    "layers' spike density (0 = off; docs/study.md)",
+    "train_stop": "stopping mode while training, as in asyncsim eval --stops: output trains a "
+                  "readout to decide at the first output spike (asynchronous strategies only)",
     "optimizer": "optimizer (sgd with momentum 0.9)",
     "lr": "learning rate",
     "weight_decay": "weight decay, >= 0",

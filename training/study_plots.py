@@ -91,10 +91,7 @@ def density_per_layer(records: list[dict[str, Any]], title: str, path: Path) -> 
         if r["strategy"] != "sync" and r["stop"] == "complete" and fs and r["F"] == fs[0]
     ]
     executed = ["sync"] + ([async_rows[0]["executed"]] if async_rows else [])
-    layers = sorted(
-        (k for k in records[0] if k.startswith("spike_density/")),
-        key=lambda k: int(k.rsplit("layer", 1)[1]),
-    )
+    layers = [k for k in records[0] if k.startswith("spike_density/")]  # in layer order
     trained = list(dict.fromkeys(r["trained"] for r in records))
     fig, axes = plt.subplots(
         1, len(executed), figsize=(4.2 * len(executed), 3.6), sharey=True, squeeze=False
@@ -117,7 +114,7 @@ def density_per_layer(records: list[dict[str, Any]], title: str, path: Path) -> 
                 label=name,
             )
         names = [k.rsplit("/", 1)[1] for k in layers]
-        names[-1] = "output"
+        names[-1] = "output"  # records from before the output layer was named so
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))], names)
         ax.set_title(f"executed: {setting}", fontsize=9)
         ax.set_xlabel("layer")
