@@ -177,6 +177,8 @@ TRAIN_OPTION_HELP = {
     "batch_size": "samples per batch",
     "seed": "seed of everything random: weights, shuffling, scheduling",
     "backend": "simulation backend: auto = Triton kernels for CUDA tensors, else reference",
+    "device": "where the network and batches live: auto (the first CUDA device if there is "
+              "one, else cpu), cpu, cuda or cuda:N",
     "out_dir": "folder of the run folders",
     "name": "run name and folder name (default: DATASET-STRATEGY[-FF]-sSEED)",
     "wandb": "log to Weights & Biases, true or false (offline without an API key; "

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from asyncsim.architecture import Dense, LayerSpec, Link, parse_arch
@@ -66,6 +68,7 @@ class TrainConfig:
     batch_size: int = 64
     seed: int = 0
     backend: str = "auto"
+    device: str = "auto"
     out_dir: str = "runs"
     name: str | None = None
     wandb: bool = True
@@ -87,6 +90,19 @@ class TrainConfig:
             return self.name
         f = "" if self.strategy == "sync" else f"-F{'inf' if self.f is None else self.f}"
         return f"{self.dataset}-{self.strategy}{f}-s{self.seed}"
+
+    @property
+    def torch_device(self) -> torch.device:
+        """Where the network and the batches live: ``auto`` is the first CUDA device when
+        there is one, else the CPU; an unavailable CUDA device is a ``ValueError``."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and (not torch.cuda.is_available()
+                                      or (device.index or 0) >= torch.cuda.device_count()):
+            raise ValueError(f"device: {self.device!r}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+        return device
 
     @property
     def run_dir(self) -> Path:
@@ -117,6 +133,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _choice("schedule", cfg.schedule, SCHEDULES)
     _choice("grad", cfg.grad, GRAD_RULES)
     _choice("backend", cfg.backend, BACKENDS)
+    if not isinstance(cfg.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
+        raise ValueError(f"device: one of auto, cpu, cuda, cuda:N, got {cfg.device!r}")
     assert cfg.readout in READOUTS
     parse_f(cfg.F)
     make_surrogate(cfg.surrogate)

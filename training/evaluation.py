@@ -108,11 +108,12 @@ def evaluate(net: Network, batches: Iterable[Batch], setting: ExecSetting, *, se
     net.eval()
     per_sample: dict[str, list[torch.Tensor]] = {}
     start = 0
+    device = net.weights[0].device
     for xb, yb in tqdm(batches, desc=desc or setting.label, total=total, unit="batch",
                        disable=not progress, leave=False):
-        res = simulate(net, xb, seed=seed + start, backend=backend, record=True,
-                       **setting.simulate_kwargs())
-        for key, values in sample_metrics(res, yb).items():
+        res = simulate(net, xb.to(device, non_blocking=True), seed=seed + start,
+                       backend=backend, record=True, **setting.simulate_kwargs())
+        for key, values in sample_metrics(res, yb.to(device)).items():
             per_sample.setdefault(key, []).append(values.cpu())
         if sink is not None:
             sink.append(res, labels=yb, predictions=predict(res))

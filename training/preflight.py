@@ -60,5 +60,6 @@ def preflight(cfg: TrainConfig) -> list[str]:
     from .trainer import build_network
 
     output_folder("out_dir", cfg.run_dir)
+    device = cfg.torch_device
     in_shape, n_classes = data_shape(cfg)
-    return logged_metrics(cfg, build_network(cfg, in_shape, n_classes))
+    return logged_metrics(cfg, build_network(cfg, in_shape, n_classes).to(device))

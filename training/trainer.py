@@ -106,7 +106,9 @@ def _train_epoch(cfg: TrainConfig, net: Network, opt: torch.optim.Optimizer,
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=f"{cfg.run_name} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                disable=not progress, leave=False)
+    device = net.weights[0].device
     for x, y in bar:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         res = simulate(net, x, strategy=cfg.strategy, F=cfg.f, lam=cfg.lam, grad=cfg.grad,
                        backend=cfg.backend, seed=batch_seed(cfg, epoch, seen, len(train_set)),
                        **stop)
@@ -147,7 +149,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     """
     preflight(cfg)
     train_set, test_set = load_splits(cfg)
-    net = build_network(cfg, train_set.in_shape, train_set.n_classes)
+    net = build_network(cfg, train_set.in_shape, train_set.n_classes).to(cfg.torch_device)
     opt, sched = _optimizer(cfg, net)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)

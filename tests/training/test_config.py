@@ -1,6 +1,7 @@
 """Configs: defaults < YAML < overrides, and one clear error per bad value before any work."""
 
 import pytest
+import torch
 
 from asyncsim.cli import main
 from asyncsim.training.config import load_yaml, make_config
@@ -27,6 +28,8 @@ def test_yaml_and_overrides_merge(tmp_path):
         ({"refractory_dropout": 1.5}, "refractory_dropout"),
         ({"surrogate": "relu"}, "surrogate"),
         ({"learning_rate": 0.1}, "learning_rate"),
+        ({"device": "gpu"}, "device"),
+        ({"device": "cuda:x"}, "device"),
     ],
 )
 def test_bad_values_are_named(values, key):
@@ -54,6 +57,7 @@ def test_bad_yaml_files(tmp_path):
         (["--F", "0"], "F"),
         (["--lr", "-1"], "lr"),
         (["--dataset", "nmnist", "--data-dir", "/nonexistent/folder"], "/nonexistent/folder"),
+        *([(["--device", "cuda"], "device")] if not torch.cuda.is_available() else []),
     ],
 )
 def test_train_command_rejects_bad_configs_before_work(tmp_path, capsys, argv, message):
