@@ -4,33 +4,21 @@
 # own time limit, each printing its rows as they are measured and rewriting its JSON after
 # every row (a part cut off by its limit keeps what it finished):
 #   1. the standard profile: 2312-256-256-10, B=256, T=10, F 8/64/inf, forward and
-#      forward + backward, against the reference and layered backends   (120 s)
+#      forward + backward, against the reference and layered backends   (100 s)
 #   2. fan-out 1024: weight-read bandwidth as a fraction of the copy bandwidth    (45 s)
 #   3. batch 64/256/1024 at F=8                                                    (45 s)
 #   4. the conv N-MNIST network (3,594 neurons)                                    (75 s)
-#   5. a network past 50k neurons                                                  (45 s)
-#   6. pytest on CUDA, last: the kernel tests only (no CPU ahead-of-time compile tests), -x,
-#      a time limit per test, 8 worker processes where pytest-xdist is installed   (150 s)
+#   5. a network past 50k neurons                                                  (30 s)
+#   6. training on the GPU: 2 epochs on the embedded digits (device cuda)        (60 s)
+#   7. pytest on CUDA, last: the kernel tests only (no CPU ahead-of-time compile tests), -x,
+#      a time limit per test, 8 worker processes where pytest-xdist is installed   (120 s)
 # The checkout is staged as an importable tree under /tmp (it is not installed there).
 # Output goes to $OUT (when set): gpu_check.log, bench_*.json, bench_standard.png, pytest.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-stage=$(mktemp -d /tmp/asyncsim-stage.XXXXXX)
-mkdir -p "$stage/asyncsim"
-cp -r asyncsim/* "$stage/asyncsim/"
-for sub in kernels training datasets; do
-    rm -rf "${stage:?}/asyncsim/$sub"
-    ln -s "$PWD/$sub" "$stage/asyncsim/$sub"
-done
-export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-# Compiled kernels, not the interpreter (tests/conftest.py defaults it to 1).
-export TRITON_INTERPRET=0
-out=${OUT:-$stage/out}
-mkdir -p "$out"
+source scripts/stage.sh
 exec > >(tee "$out/gpu_check.log") 2>&1
-# -P: the checkout's own asyncsim/ (without kernels/) must not shadow the staged package.
-py=(python -P)
 
 "${py[@]}" - <<'PY'
 import sys, time, torch, triton, asyncsim.kernels.forward as fwd
@@ -52,18 +40,26 @@ bench() {  # name, time limit, extra arguments
     echo "== bench $name: exit status $rc after $((SECONDS - start)) s"
     [ "$rc" -eq 0 ] || status=1
 }
-bench standard 120 --plot "$out/bench_standard.png"
+bench standard 100 --plot "$out/bench_standard.png"
 bench fanout 45
 bench batch 45
 bench conv_nmnist 75
-bench large 45
+bench large 30
 
-echo "== pytest tests/kernels on CUDA (limit 150s)"
+echo "== train on the GPU: digits, 3x64 hidden, random F=4, 2 epochs (limit 60s)"
+start=$SECONDS
+timeout 60 "${py[@]}" -m asyncsim train --dataset digits --device cuda --hidden "[64,64,64]" \
+    --tau 0.5 --strategy random --F 4 --epochs 2 --no-wandb --out-dir "$stage/runs"
+rc=$?
+echo "== train: exit status $rc after $((SECONDS - start)) s"
+[ "$rc" -eq 0 ] || status=1
+
+echo "== pytest tests/kernels on CUDA (limit 120s)"
 # Cold compiles of each kernel specialization dominate: spread them over worker processes
 # (pytest-xdist, where installed; they share Triton's on-disk cache).
 workers=()
 "${py[@]}" -c "import xdist" 2>/dev/null && workers=(-n 8)
-timeout 150 "${py[@]}" -m pytest tests/kernels -x -q -p no:cacheprovider --timeout 90 \
+timeout 120 "${py[@]}" -m pytest tests/kernels -x -q -p no:cacheprovider --timeout 90 \
     "${workers[@]}" --ignore tests/kernels/test_kernel_resources.py 2>&1 | tee "$out/pytest.log"
 tests=${PIPESTATUS[0]}
 echo "== pytest: exit status $tests"

@@ -9,16 +9,7 @@
 # $OUT/ncu.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=$(mktemp -d /tmp/asyncsim-stage.XXXXXX)
-mkdir -p "$stage/asyncsim"
-cp -r asyncsim/* "$stage/asyncsim/"
-for sub in kernels training datasets; do
-    rm -rf "${stage:?}/asyncsim/$sub"
-    ln -s "$PWD/$sub" "$stage/asyncsim/$sub"
-done
-export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}" TRITON_INTERPRET=0
-out=${OUT:-$stage/out}
-mkdir -p "$out"
+source scripts/stage.sh
 cat > "$stage/standard_step.py" <<'PY'
 import torch
 import asyncsim
@@ -34,10 +25,10 @@ res = asyncsim.simulate(net, x, strategy="random", F=8, backend="triton")
 torch.cuda.synchronize()
 PY
 echo "== tune_launch (limit ${1:-120}s)"
-timeout "${1:-120}" python -P scripts/tune_launch.py 2>&1 | tee "$out/tune.txt"
+timeout "${1:-120}" "${py[@]}" scripts/tune_launch.py 2>&1 | tee "$out/tune.txt"
 echo "== ncu (limit ${2:-150}s)"
 sections=(--section WarpStateStats --section SchedulerStats --section Occupancy
           --section LaunchStats --section SpeedOfLight)
 # Launches: 1 the plain forward, 2 the forward saving state for the backward, 3 the backward.
 timeout "${2:-150}" ncu --clock-control none -k "regex:_event_loop_kernel|_backward_kernel" \
-    -c 3 "${sections[@]}" python -P "$stage/standard_step.py" 2>&1 | tee "$out/ncu.txt"
+    -c 3 "${sections[@]}" "${py[@]}" "$stage/standard_step.py" 2>&1 | tee "$out/ncu.txt"
