@@ -31,7 +31,7 @@ class RunOptions:
     lam: float
     max_steps: int | None
     stop_on_output: int | None
-    surrogate_rule: bool  # grad="surrogate"
+    grad: str  # the gradient rule: "surrogate", "dense" or "events" (docs/semantics.md#gradients)
     record: bool
 
 
@@ -50,7 +50,8 @@ class _Layout:
 def needs_grad(net: Network, x: torch.Tensor) -> bool:
     """Whether this call must build an autograd graph."""
     return torch.is_grad_enabled() and (
-        x.requires_grad or any(p.requires_grad for p in net.parameters()))
+        x.requires_grad or any(p.requires_grad for p in net.parameters())
+    )
 
 
 def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimResult:
@@ -64,7 +65,10 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
     dropout = net.refractory_dropout if net.training else 0.0
     key_fn = opts.strategy.key
     assert key_fn is not None, "sync runs on the layered backend"
-    ghost_rule = opts.surrogate_rule and needs_grad(net, x)
+    # The gradient rule decides which open neurons are tested for the gradient and whether
+    # silent tests send their zero spike variables on (docs/semantics.md#gradients); without a
+    # gradient to carry, only the forward's tests matter.
+    rule = opts.grad if needs_grad(net, x) else "events"
 
     u = x.new_zeros(batch, n)
     queue = x.new_zeros(batch, n)
@@ -81,6 +85,7 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
         count = x.new_zeros(batch, n)
         current = net.first_step_currents(x[t])
         reached = layout.first_reach.expand(batch, n)
+        ghost_reached = torch.zeros(batch, n, dtype=torch.bool, device=device)
         active = torch.ones(batch, dtype=torch.bool, device=device)
         steps = torch.zeros(batch, dtype=torch.int64, device=device)
         n_emitted = torch.zeros(batch, dtype=dtype, device=device)
@@ -89,20 +94,30 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
         k = 0
         while True:
             k += 1
-            # a. integrate: reached (or, for the gradient only, ghost-reached) open neurons.
+            # a. integrate: only reached neurons get current (structurally: the deliveries'
+            # targets), and only open ones keep it.
             open_ = ~refractory & active[:, None]
             tested = reached & open_ & layout.spiking
-            # Only reached neurons get current (structurally: the deliveries' targets), and
-            # only open ones keep it; the ghost deliveries' zeros reach the others' gradients.
             v = u + current * open_
-            # b. fire
-            s = spike(v - layout.theta, net.surrogate) * tested
+            # b. fire. The forward tests `tested`; the gradient rule tests `grad_tested`, a
+            # superset whose extra neurons were not reached, so v = u <= theta and s = 0 there.
+            if rule == "dense":
+                grad_tested = open_ & layout.spiking
+            elif rule == "surrogate":
+                grad_tested = tested | (ghost_reached & open_ & layout.spiking)
+            else:
+                grad_tested = tested
+            s = spike(v - layout.theta, net.surrogate) * grad_tested
             fired = (v.detach() > layout.theta) & tested
             u = v * (1.0 - s)
             count = count + s
             if dropout > 0.0:
-                keep_open = uniform(opts.seeds[:, None], Stream.REFRACTORY_DROPOUT, t, k,
-                                    layout.neuron[None, :]) < dropout
+                keep_open = (
+                    uniform(
+                        opts.seeds[:, None], Stream.REFRACTORY_DROPOUT, t, k, layout.neuron[None, :]
+                    )
+                    < dropout
+                )
                 refractory = refractory | (fired & ~keep_open)
             else:
                 refractory = refractory | fired
@@ -114,8 +129,15 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             queue = queue + s * fired
             if opts.record:
                 b_idx, j_idx = fired.nonzero(as_tuple=True)
-                fire_log.append((b_idx, torch.full_like(b_idx, t), torch.full_like(b_idx, k),
-                                 j_idx, v.detach()[b_idx, j_idx].float()))
+                fire_log.append(
+                    (
+                        b_idx,
+                        torch.full_like(b_idx, t),
+                        torch.full_like(b_idx, k),
+                        j_idx,
+                        v.detach()[b_idx, j_idx].float(),
+                    )
+                )
             first_out = torch.where((first_out < 0) & fired[:, out].any(dim=1), k, first_out)
             # d. select and emit, unless a budget ends the timestep here.
             stop = torch.zeros_like(active)
@@ -130,8 +152,15 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
                 # Keys of the pending entries only (hashing all N would cost more); others
                 # are masked out by the selection anyway.
                 b_idx, j_idx = pending.nonzero(as_tuple=True)
-                rank = RankState(opts.seeds[b_idx], t, k, j_idx, pending_since[b_idx, j_idx],
-                                 pre_spike[b_idx, j_idx], opts.lam)
+                rank = RankState(
+                    opts.seeds[b_idx],
+                    t,
+                    k,
+                    j_idx,
+                    pending_since[b_idx, j_idx],
+                    pre_spike[b_idx, j_idx],
+                    opts.lam,
+                )
                 key = torch.full((batch, n), INT64_MAX, dtype=torch.int64, device=device)
                 key[b_idx, j_idx] = key_fn(rank)
                 selected = select_top_f(key, pending, opts.f)
@@ -142,15 +171,28 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
             n_synops = n_synops + (sent * layout.fan_out).sum(dim=1)
             if opts.record:
                 b_idx, j_idx = selected.nonzero(as_tuple=True)
-                emit_log.append((b_idx, torch.full_like(b_idx, t), torch.full_like(b_idx, k),
-                                 j_idx, sent[b_idx, j_idx].float()))
-            # grad="surrogate" (docs/semantics.md#gradients): silent tests send their zero spike,
-            # which matters only when there is a gradient to carry.
-            ghosts = s * (tested & ~fired) if ghost_rule else None
-            current, reached = deliveries.deliver(emission, selected, ghosts)
+                emit_log.append(
+                    (
+                        b_idx,
+                        torch.full_like(b_idx, t),
+                        torch.full_like(b_idx, k),
+                        j_idx,
+                        sent[b_idx, j_idx].float(),
+                    )
+                )
+            # grad="surrogate"/"dense": silent tests send their zero-valued spike variable along
+            # with the next step's deliveries; under "surrogate" they reach (and get tested).
+            silent = zeros = None
+            if rule != "events":
+                silent = grad_tested & ~fired
+                zeros = s * silent
+            current, reached, ghost_reached = deliveries.deliver(
+                emission, selected, zeros, silent, ghost_reach=rule == "surrogate"
+            )
             # The timestep ends once nothing is queued and nothing emitted has a target.
-            idle = (~(queue.detach() > 0).any(dim=1)
-                    & ~(selected & deliveries.has_targets).any(dim=1))
+            idle = ~(queue.detach() > 0).any(dim=1) & ~(selected & deliveries.has_targets).any(
+                dim=1
+            )
             ends = active & (stop | idle)
             steps = torch.where(ends, k, steps)
             active = active & ~ends
@@ -162,8 +204,18 @@ def simulate_reference(net: Network, x: torch.Tensor, opts: RunOptions) -> SimRe
         emitted.append(n_emitted.round().long())
         synops.append(n_synops.round().long())
 
+    if needs_grad(net, x):
+        # A projection that never delivered was never computed (Deliveries skips it): a zero
+        # term keeps every weight in the graph, so its gradient is zeros, as on Triton.
+        counts[0] = counts[0] + sum(w.sum() for w in net.weights) * 0.0
     return SimResult.from_timesteps(
-        counts, forward_steps, emitted, synops, membrane, net.layer_sizes, net.readout,
+        counts,
+        forward_steps,
+        emitted,
+        synops,
+        membrane,
+        net.layer_sizes,
+        net.readout,
         events=Records.gather(fire_log, device) if opts.record else None,
         emissions=Records.gather(emit_log, device) if opts.record else None,
     )

@@ -15,7 +15,7 @@ from .rng import sample_seeds
 from .strategies import get_strategy
 
 BACKENDS = ("auto", "reference", "triton")
-GRAD_RULES = ("surrogate", "events")
+GRAD_RULES = ("surrogate", "dense", "events")
 
 
 def _positive_int_or_none(name: str, value: object, minimum: int) -> int | None:
@@ -83,7 +83,10 @@ def simulate(
         lam: momentum noise scale.
         max_steps: at most this many forward steps per timestep.
         stop_on_output: end a timestep this many steps after its first output spike.
-        grad: ``"surrogate"`` or ``"events"`` (what reaches tested non-firing neurons).
+        grad: the gradient rule (docs/semantics.md#gradients): ``"surrogate"`` (silent tests
+            pass their zero spike variable on, and it tests what it reaches), ``"dense"``
+            (every open neuron tested at every step, for the gradient) or ``"events"`` (only
+            emitted spikes carry gradient through currents).
         record: also return fire and emission records.
     """
     strat = get_strategy(strategy)
@@ -110,7 +113,7 @@ def simulate(
         lam=float(lam),
         max_steps=max_steps,
         stop_on_output=stop_on_output,
-        surrogate_rule=grad == "surrogate",
+        grad=grad,
         record=bool(record),
     )
     if backend == "triton" or (backend == "auto" and auto_uses_triton(net, x)):

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .kernels import forward
-from .kernels.backward import backward_event_loop
+from .kernels.backward import GRAD_IDS, backward_event_loop
 from .kernels.layout import DeviceNetwork, device_network, flat_weights
 from .kernels.records import EventBuffers
 from .network import Network
@@ -34,6 +34,7 @@ from .strategies import get_strategy
 
 # Integer options travel as one list; None (no limit, F = inf) is encoded as -1.
 _NONE = -1
+_GRAD_NAMES = {rule_id: name for name, rule_id in GRAD_IDS.items()}
 
 
 def _encode(value: int | None) -> int:
@@ -44,59 +45,120 @@ def _decode(value: int) -> int | None:
     return None if value == _NONE else value
 
 
-def _unpack(weights: Tensor, tables: list[Tensor], ints: list[int], reals: list[float],
-            strategy: str) -> tuple[DeviceNetwork, Tensor, RunOptions, float]:
+def _unpack(
+    weights: Tensor, tables: list[Tensor], ints: list[int], reals: list[float], strategy: str
+) -> tuple[DeviceNetwork, Tensor, RunOptions, float]:
     """The kernels' network view, seeds, options and refractory dropout from the ops' inputs."""
     projections, fan_out, first_reach, theta, decay, seeds = tables
-    out_start, f, max_steps, stop_on_output, surrogate_rule = ints
+    out_start, f, max_steps, stop_on_output, grad = ints
     lam, dropout, _ = reals
-    dev = DeviceNetwork(weights.contiguous(), projections, fan_out, first_reach, theta, decay,
-                        out_start)
-    opts = RunOptions(get_strategy(strategy), _decode(f), seeds, lam, _decode(max_steps),
-                      _decode(stop_on_output), bool(surrogate_rule), record=False)
+    dev = DeviceNetwork(
+        weights.contiguous(), projections, fan_out, first_reach, theta, decay, out_start
+    )
+    opts = RunOptions(
+        get_strategy(strategy),
+        _decode(f),
+        seeds,
+        lam,
+        _decode(max_steps),
+        _decode(stop_on_output),
+        _GRAD_NAMES[grad],
+        record=False,
+    )
     return dev, seeds, opts, dropout
 
 
 @torch.library.custom_op("asyncsim::event_loop", mutates_args=())
-def event_loop(first: Tensor, weights: Tensor, tables: list[Tensor], ints: list[int],
-               reals: list[float], strategy: str,
-               surrogate: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def event_loop(
+    first: Tensor,
+    weights: Tensor,
+    tables: list[Tensor],
+    ints: list[int],
+    reals: list[float],
+    strategy: str,
+    surrogate: str,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Forward kernel: counts, output membrane, forward steps, emitted, synops, and the start
     state ``(u, Q)`` of every timestep for the backward pass."""
     dev, seeds, opts, dropout = _unpack(weights, tables, ints, reals, strategy)
     first = first.contiguous()
     start_state = (torch.empty_like(first), torch.empty_like(first, dtype=torch.int32))
-    res = forward.launch(dev, first, seeds, opts, dropout,
-                         EventBuffers(first.shape[1], 0, first.device), start_state)
+    res = forward.launch(
+        dev, first, seeds, opts, dropout, EventBuffers(first.shape[1], 0, first.device), start_state
+    )
     # The three statistics are views of one launch buffer: outputs of an op must not alias.
-    return (res.counts, res.output_membrane, res.forward_steps.clone(), res.emitted.clone(),
-            res.synops.clone(), *start_state)
+    return (
+        res.counts,
+        res.output_membrane,
+        res.forward_steps.clone(),
+        res.emitted.clone(),
+        res.synops.clone(),
+        *start_state,
+    )
 
 
 @event_loop.register_fake
 def _(first, weights, tables, ints, reals, strategy, surrogate):
     steps_t, batch, n = first.shape
     stat = first.new_empty(steps_t, batch, dtype=torch.int64)
-    return (first.new_empty(steps_t, batch, n), first.new_empty(steps_t, batch, n - ints[0]),
-            stat, torch.empty_like(stat), torch.empty_like(stat), torch.empty_like(first),
-            first.new_empty(steps_t, batch, n, dtype=torch.int32))
+    return (
+        first.new_empty(steps_t, batch, n),
+        first.new_empty(steps_t, batch, n - ints[0]),
+        stat,
+        torch.empty_like(stat),
+        torch.empty_like(stat),
+        torch.empty_like(first),
+        first.new_empty(steps_t, batch, n, dtype=torch.int32),
+    )
 
 
 @torch.library.custom_op("asyncsim::event_loop_backward", mutates_args=())
-def event_loop_backward(grad_counts: Tensor, grad_membrane: Tensor, first: Tensor,
-                        weights: Tensor, tables: list[Tensor], u_start: Tensor, q_start: Tensor,
-                        forward_steps: Tensor, ints: list[int], reals: list[float], strategy: str,
-                        surrogate: str) -> tuple[Tensor, Tensor]:
+def event_loop_backward(
+    grad_counts: Tensor,
+    grad_membrane: Tensor,
+    first: Tensor,
+    weights: Tensor,
+    tables: list[Tensor],
+    u_start: Tensor,
+    q_start: Tensor,
+    forward_steps: Tensor,
+    ints: list[int],
+    reals: list[float],
+    strategy: str,
+    surrogate: str,
+) -> tuple[Tensor, Tensor]:
     """Backward kernel: ``dL/d first`` ``[T, B, N]`` and ``dL/d weights`` (flat, float32)."""
     dev, seeds, opts, dropout = _unpack(weights, tables, ints, reals, strategy)
-    return backward_event_loop(dev, first.contiguous(), seeds, opts, dropout,
-                               (u_start, q_start), forward_steps, grad_counts, grad_membrane,
-                               surrogate, reals[2])
+    return backward_event_loop(
+        dev,
+        first.contiguous(),
+        seeds,
+        opts,
+        dropout,
+        (u_start, q_start),
+        forward_steps,
+        grad_counts,
+        grad_membrane,
+        surrogate,
+        reals[2],
+    )
 
 
 @event_loop_backward.register_fake
-def _(grad_counts, grad_membrane, first, weights, tables, u_start, q_start, forward_steps, ints,
-      reals, strategy, surrogate):
+def _(
+    grad_counts,
+    grad_membrane,
+    first,
+    weights,
+    tables,
+    u_start,
+    q_start,
+    forward_steps,
+    ints,
+    reals,
+    strategy,
+    surrogate,
+):
     return torch.empty_like(first), weights.new_empty(weights.shape, dtype=torch.float32)
 
 
@@ -110,10 +172,28 @@ def _backward(ctx, grad_counts, grad_membrane, *_):
     first, weights, steps, u_start, q_start, *tables = ctx.saved_tensors
     ints, reals, strategy, surrogate = ctx.config
     grad_first, grad_weights = torch.ops.asyncsim.event_loop_backward(
-        grad_counts, grad_membrane, first, weights, tables, u_start, q_start, steps, ints,
-        reals, strategy, surrogate)
-    return (grad_first, grad_weights.to(weights.dtype), [None] * len(tables), None, None, None,
-            None)
+        grad_counts,
+        grad_membrane,
+        first,
+        weights,
+        tables,
+        u_start,
+        q_start,
+        steps,
+        ints,
+        reals,
+        strategy,
+        surrogate,
+    )
+    return (
+        grad_first,
+        grad_weights.to(weights.dtype),
+        [None] * len(tables),
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 event_loop.register_autograd(_backward, setup_context=_setup_context)
@@ -130,18 +210,41 @@ def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
         return forward.simulate_triton(net, x, opts)
     forward.check_call(net, x)
     dev = device_network(net, x.device)
-    tables = [dev.projections, dev.fan_out, dev.first_reach, dev.theta, dev.decay,
-              opts.seeds.to(device=x.device, dtype=torch.int64).contiguous()]
-    ints = [dev.out_start, _encode(opts.f), _encode(opts.max_steps),
-            _encode(opts.stop_on_output), int(opts.surrogate_rule)]
+    tables = [
+        dev.projections,
+        dev.fan_out,
+        dev.first_reach,
+        dev.theta,
+        dev.decay,
+        opts.seeds.to(device=x.device, dtype=torch.int64).contiguous(),
+    ]
+    ints = [
+        dev.out_start,
+        _encode(opts.f),
+        _encode(opts.max_steps),
+        _encode(opts.stop_on_output),
+        GRAD_IDS[opts.grad],
+    ]
     dropout = net.refractory_dropout if net.training else 0.0
     reals = [float(opts.lam), float(dropout), net.surrogate.scale]
     counts, membrane, steps, emitted, synops, _, _ = event_loop(
-        forward.first_step_currents(net, x), flat_weights(net), tables, ints,
-        reals, opts.strategy.name, net.surrogate.name)
-    res = SimResult(counts=counts, forward_steps=steps, emitted=emitted, synops=synops,
-                    output_membrane=membrane, layer_sizes=list(net.layer_sizes),
-                    readout=net.readout)
+        forward.first_step_currents(net, x),
+        flat_weights(net),
+        tables,
+        ints,
+        reals,
+        opts.strategy.name,
+        net.surrogate.name,
+    )
+    res = SimResult(
+        counts=counts,
+        forward_steps=steps,
+        emitted=emitted,
+        synops=synops,
+        output_membrane=membrane,
+        layer_sizes=list(net.layer_sizes),
+        readout=net.readout,
+    )
     if opts.record:
         with torch.no_grad():
             recorded = forward.simulate_triton(net, x, opts)

@@ -6,17 +6,20 @@ timestep t it first *recomputes* the forward steps from the saved start state (m
 the leak and queue, ``[T, B, N]``) with the forward kernel's own ``forward_step``, so every
 decision (selection, reach, refractoriness, dropout, termination) is the forward's, and writes
 each step's ``v`` and flags (tested, fired, selected, open, sent count) into a per-sample scratch
-``[K, N]`` (K = the longest timestep). Then it runs the steps backwards. Adjoints carried across
-steps: ``gu`` (membrane), ``gq`` (queue entries) and ``gnext`` (the current integrated at the
-following step). Per step k, in reverse:
+``[K, N]`` (K = the longest timestep). "Tested" is the gradient rule's: the forward's tests,
+every open neuron (``grad="dense"``), or also the open targets of the previous step's silent
+tests (``grad="surrogate"``; their reach is propagated during the recomputation). Then it runs
+the steps backwards. Adjoints carried across steps: ``gu`` (membrane), ``gq`` (queue entries)
+and ``gnext`` (the current integrated at the following step). Per step k, in reverse:
 
 - pull back the deliveries of step k: ``g_delivery[j] = sum_i W[i, j] gnext[i]`` over the
-  synapses of the emitted neurons and, with ``grad="surrogate"``, of the tested silent ones
-  (what the ghost delivery touches), and ``dW[i, j] += gnext[i] * e_j`` for the emitted counts
-  ``e_j`` (atomics into one flat buffer shaped like the forward's flat weights, ``layout``);
+  synapses of the emitted neurons and, unless ``grad="events"``, of the tested silent ones
+  (their zero-valued spike variables' delivery), and ``dW[i, j] += gnext[i] * e_j`` for the
+  emitted counts ``e_j`` (atomics into one flat buffer shaped like the forward's flat weights,
+  ``layout``);
 - the queue: an emitted entry takes ``g_delivery``, a kept one keeps ``gq``; a fired spike
   receives its entry's gradient (only real spikes enter the queue);
-- the spike variable ``s``: counts (``dL/dc``), queue, ghost delivery and the reset
+- the spike variable ``s``: counts (``dL/dc``), queue, silent delivery and the reset
   ``u = v (1 - s)`` (not detached: ``-gu * v``); ``dv = gu (1 - s) + g_s sigma'(v - theta)`` on
   tested lanes;
 - ``v = u + I``: ``gu <- dv``; the current's gradient is ``dv`` on open lanes (at k = 1 on the
@@ -35,16 +38,28 @@ import triton.language as tl
 
 from asyncsim.reference import RunOptions
 
-from .forward import compact_sources, forward_step, step_constants, timestep_start
+from .forward import _propagate, compact_sources, forward_step, step_constants, timestep_start
 from .layout import DeviceNetwork
 from .synapses import projection_segment, synapse_tile
 
 ATAN: tl.constexpr = tl.constexpr(0)
 FAST_SIGMOID: tl.constexpr = tl.constexpr(1)
 SIGMOID: tl.constexpr = tl.constexpr(2)
-SURROGATE_IDS: dict[str, int] = {"atan": ATAN.value, "fast_sigmoid": FAST_SIGMOID.value,
-                                 "sigmoid": SIGMOID.value}
+SURROGATE_IDS: dict[str, int] = {
+    "atan": ATAN.value,
+    "fast_sigmoid": FAST_SIGMOID.value,
+    "sigmoid": SIGMOID.value,
+}
 _PI: tl.constexpr = tl.constexpr(3.141592653589793)
+# The gradient rules of docs/semantics.md#gradients.
+EVENTS: tl.constexpr = tl.constexpr(0)
+SURROGATE_RULE: tl.constexpr = tl.constexpr(1)
+DENSE: tl.constexpr = tl.constexpr(2)
+GRAD_IDS: dict[str, int] = {
+    "events": EVENTS.value,
+    "surrogate": SURROGATE_RULE.value,
+    "dense": DENSE.value,
+}
 
 # Flag bits of the per-step scratch; the sent count is stored above them.
 _TESTED: tl.constexpr = tl.constexpr(1)
@@ -71,8 +86,20 @@ def surrogate_grad(z, SURROGATE: tl.constexpr, scale):
 
 
 @triton.jit
-def _pull_back(scratch_ptr, gdel_ptr, sources, sent, gnext, idx, weights_ptr, grad_weights_ptr,
-               proj_ptr, n_proj, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
+def _pull_back(
+    scratch_ptr,
+    gdel_ptr,
+    sources,
+    sent,
+    gnext,
+    idx,
+    weights_ptr,
+    grad_weights_ptr,
+    proj_ptr,
+    n_proj,
+    BLOCK_N: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+):
     """Transpose of ``forward._propagate``: ``sum_i W[i, j] gnext[i]`` over the synapses of
     every source lane j (zero elsewhere); adds ``gnext[i] * sent[j]`` to the gradient of the
     weight of each synapse of an emitted j (atomics: conv synapses share weights)."""
@@ -82,25 +109,70 @@ def _pull_back(scratch_ptr, gdel_ptr, sources, sent, gnext, idx, weights_ptr, gr
         lo, hi = projection_segment(proj_ptr, p, sources, idx)
         for start in range(lo, hi, BLOCK_S):
             j, live, count, scale, offset, hit, w = synapse_tile(
-                scratch_ptr, start, hi, proj_ptr, p, idx, weights_ptr, BLOCK_N, BLOCK_S)
+                scratch_ptr, start, hi, proj_ptr, p, idx, weights_ptr, BLOCK_N, BLOCK_S
+            )
             # A source with several projections (recurrent ones) sums their pull-backs.
             tl.atomic_add(gdel_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live)
-            tl.atomic_add(grad_weights_ptr + offset, gnext[None, :] * count[:, None] * scale,
-                          mask=hit & (count[:, None] > 0))
+            tl.atomic_add(
+                grad_weights_ptr + offset,
+                gnext[None, :] * count[:, None] * scale,
+                mask=hit & (count[:, None] > 0),
+            )
     # The pulled-back values were stored by other threads.
     tl.debug_barrier()
     return tl.load(gdel_ptr + idx, mask=sources, other=0.0)
 
 
-@triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
-                               "stop_after", "max_k"])
+@triton.jit(
+    do_not_specialize=[
+        "n_t",
+        "batch",
+        "n",
+        "n_proj",
+        "out_start",
+        "f",
+        "max_steps",
+        "stop_after",
+        "max_k",
+    ]
+)
 def _backward_kernel(
-    first_ptr, weights_ptr, proj_ptr, fan_out_ptr, first_reach_ptr, theta_ptr,
-    decay_ptr, seeds_ptr, u_start_ptr, q_start_ptr, grad_counts_ptr, grad_membrane_ptr,
-    grad_first_ptr, grad_weights_ptr, scratch_ptr, gdel_ptr, trace_v_ptr, trace_flags_ptr,
-    n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, max_k, scale,
-    STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, SURROGATE: tl.constexpr,
-    GHOSTS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr,
+    first_ptr,
+    weights_ptr,
+    proj_ptr,
+    fan_out_ptr,
+    first_reach_ptr,
+    theta_ptr,
+    decay_ptr,
+    seeds_ptr,
+    u_start_ptr,
+    q_start_ptr,
+    grad_counts_ptr,
+    grad_membrane_ptr,
+    grad_first_ptr,
+    grad_weights_ptr,
+    scratch_ptr,
+    gdel_ptr,
+    trace_v_ptr,
+    trace_flags_ptr,
+    n_t,
+    batch,
+    n,
+    n_proj,
+    out_start,
+    f,
+    max_steps,
+    stop_after,
+    lam,
+    dropout,
+    max_k,
+    scale,
+    STRATEGY: tl.constexpr,
+    BY_ROUNDS: tl.constexpr,
+    SURROGATE: tl.constexpr,
+    GRAD: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_S: tl.constexpr,
 ):
     b = tl.program_id(0).to(tl.int64)
     idx = tl.arange(0, BLOCK_N)
@@ -127,18 +199,84 @@ def _backward_kernel(
         queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid, other=0)
         since = tl.zeros([BLOCK_N], dtype=tl.int32)
         pre, refractory, current, reach, k, first_out, active = timestep_start(
-            first_ptr, out_row, n, idx, first_reach, BLOCK_N)
+            first_ptr, out_row, n, idx, first_reach, BLOCK_N
+        )
+        # grad="surrogate": the targets of the previous step's silent spike variables.
+        silent_reach = idx < 0
         while active:
             k += 1
             open_ = ~refractory
-            (u, queue, since, pre, refractory, current, reach, first_out, active, v, tested,
-             fired, selected, sent) = forward_step(
-                u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
-                theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f, max_steps,
-                stop_after, lam, dropout, STRATEGY, BY_ROUNDS, BLOCK_N, BLOCK_S)
-            flags = (tl.where(tested & spiking, _TESTED, 0) | tl.where(fired, _FIRED, 0)
-                     | tl.where(selected, _SELECTED, 0) | tl.where(open_, _OPEN, 0)
-                     | (sent << _COUNT_SHIFT))
+            (
+                u,
+                queue,
+                since,
+                pre,
+                refractory,
+                current,
+                reach,
+                first_out,
+                active,
+                v,
+                tested,
+                fired,
+                selected,
+                sent,
+            ) = forward_step(
+                u,
+                queue,
+                since,
+                pre,
+                refractory,
+                current,
+                reach,
+                first_out,
+                t,
+                k,
+                seed,
+                idx,
+                theta,
+                fan_out,
+                scratch,
+                weights_ptr,
+                proj_ptr,
+                n_proj,
+                out_start,
+                f,
+                max_steps,
+                stop_after,
+                lam,
+                dropout,
+                STRATEGY,
+                BY_ROUNDS,
+                BLOCK_N,
+                BLOCK_S,
+            )
+            # The neurons the gradient rule tests: a superset of the forward's tests whose
+            # extra neurons were not reached (v = u, silent).
+            if GRAD == DENSE:
+                tested = open_ & valid
+            elif GRAD == SURROGATE_RULE:
+                tested = tested | (silent_reach & open_)
+                if active:
+                    silent = tested & spiking & ~fired & (fan_out > 0)
+                    _, silent_reach, _ = _propagate(
+                        scratch,
+                        silent,
+                        tl.zeros([BLOCK_N], tl.int32),
+                        idx,
+                        weights_ptr,
+                        proj_ptr,
+                        n_proj,
+                        BLOCK_N,
+                        BLOCK_S,
+                    )
+            flags = (
+                tl.where(tested & spiking, _TESTED, 0)
+                | tl.where(fired, _FIRED, 0)
+                | tl.where(selected, _SELECTED, 0)
+                | tl.where(open_, _OPEN, 0)
+                | (sent << _COUNT_SHIFT)
+            )
             step_row = (k - 1).to(tl.int64) * n + idx
             tl.store(trace_v + step_row, v, mask=valid)
             tl.store(trace_flags + step_row, flags, mask=valid)
@@ -147,8 +285,11 @@ def _backward_kernel(
 
         # Backwards through the steps of timestep t.
         grad_count = tl.load(grad_counts_ptr + out_row * n + idx, mask=valid, other=0.0)
-        gu += tl.load(grad_membrane_ptr + out_row * (n - out_start) + idx - out_start,
-                      mask=valid & (idx >= out_start), other=0.0)
+        gu += tl.load(
+            grad_membrane_ptr + out_row * (n - out_start) + idx - out_start,
+            mask=valid & (idx >= out_start),
+            other=0.0,
+        )
         gnext = tl.zeros([BLOCK_N], dtype=tl.float32)
         for rk in range(0, n_steps):
             kk = n_steps - rk
@@ -158,15 +299,26 @@ def _backward_kernel(
             tested = (flags & _TESTED) != 0
             fired = (flags & _FIRED) != 0
             selected = (flags & _SELECTED) != 0
-            # Ghost deliveries of silent tests carry gradient only under grad="surrogate".
+            # Silent tests pass their spike variable on, except under grad="events".
             ghost = tested & ~fired
-            if not GHOSTS:
+            if GRAD == EVENTS:
                 ghost = idx < 0
             sources = (selected | ghost) & (fan_out > 0)
             if rk > 0:  # the last step's deliveries are never integrated
-                gdel = _pull_back(scratch, gdel_buf, sources, flags >> _COUNT_SHIFT, gnext, idx,
-                                  weights_ptr, grad_weights_ptr, proj_ptr, n_proj,
-                                  BLOCK_N, BLOCK_S)
+                gdel = _pull_back(
+                    scratch,
+                    gdel_buf,
+                    sources,
+                    flags >> _COUNT_SHIFT,
+                    gnext,
+                    idx,
+                    weights_ptr,
+                    grad_weights_ptr,
+                    proj_ptr,
+                    n_proj,
+                    BLOCK_N,
+                    BLOCK_S,
+                )
             else:
                 gdel = tl.zeros([BLOCK_N], dtype=tl.float32)
             gq = tl.where(selected, gdel, gq)
@@ -183,12 +335,19 @@ def _backward_kernel(
         gu = gu * decay
 
 
-def backward_event_loop(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor,
-                        opts: RunOptions, dropout: float,
-                        start_state: tuple[torch.Tensor, torch.Tensor],
-                        forward_steps: torch.Tensor, grad_counts: torch.Tensor,
-                        grad_membrane: torch.Tensor, surrogate: str,
-                        scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def backward_event_loop(
+    dev: DeviceNetwork,
+    first: torch.Tensor,
+    seeds: torch.Tensor,
+    opts: RunOptions,
+    dropout: float,
+    start_state: tuple[torch.Tensor, torch.Tensor],
+    forward_steps: torch.Tensor,
+    grad_counts: torch.Tensor,
+    grad_membrane: torch.Tensor,
+    surrogate: str,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(dL/dI_1 [T, B, N], dL/d dev.weights)``, both float32.
 
     ``dev``, ``first``, ``seeds``, ``opts`` and ``dropout`` are those of the forward launch
@@ -209,13 +368,42 @@ def backward_event_loop(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Te
     trace_flags = torch.empty(batch, max_k, n, dtype=torch.int32, device=device)
     u_start, q_start = start_state
     _backward_kernel[(batch,)](
-        first, dev.weights, dev.projections, dev.fan_out, dev.first_reach, dev.theta, dev.decay,
-        seeds, u_start, q_start, grad_counts.float().contiguous(),
-        grad_membrane.float().contiguous(), grad_first, grad_weights, scratch, gdel, trace_v,
-        trace_flags, steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f,
-        consts.max_steps, consts.stop_after, consts.lam, consts.dropout, max_k, scale,
-        STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds, SURROGATE=SURROGATE_IDS[surrogate],
-        GHOSTS=opts.surrogate_rule, BLOCK_N=consts.block_n, BLOCK_S=consts.block_s,
+        first,
+        dev.weights,
+        dev.projections,
+        dev.fan_out,
+        dev.first_reach,
+        dev.theta,
+        dev.decay,
+        seeds,
+        u_start,
+        q_start,
+        grad_counts.float().contiguous(),
+        grad_membrane.float().contiguous(),
+        grad_first,
+        grad_weights,
+        scratch,
+        gdel,
+        trace_v,
+        trace_flags,
+        steps_t,
+        batch,
+        n,
+        dev.projections.shape[0],
+        dev.out_start,
+        consts.f,
+        consts.max_steps,
+        consts.stop_after,
+        consts.lam,
+        consts.dropout,
+        max_k,
+        scale,
+        STRATEGY=consts.strategy,
+        BY_ROUNDS=consts.by_rounds,
+        SURROGATE=SURROGATE_IDS[surrogate],
+        GRAD=GRAD_IDS[opts.grad],
+        BLOCK_N=consts.block_n,
+        BLOCK_S=consts.block_s,
         **consts.launch_options(),
     )
     return grad_first, grad_weights

@@ -58,7 +58,7 @@ def test_event_driven_conv_equals_conv2d(shape, conv):
     counts = sends * torch.randint(1, 4, (4, n_src), generator=gen).float()
     values = torch.cat([counts, torch.zeros(4, net.n_out)], dim=1)
     mask = torch.cat([sends, torch.zeros(4, net.n_out, dtype=torch.bool)], dim=1)
-    current, reached = proj_in.deliver(values, mask)
+    current, reached, _ = proj_in.deliver(values, mask)
     current, reached = current[:, net.layer_slice(1)], reached[:, net.layer_slice(1)]
 
     fmap = counts.reshape(4, *shape)
@@ -70,6 +70,10 @@ def test_event_driven_conv_equals_conv2d(shape, conv):
                    stride=conv.stride, padding=conv.padding) > 0
     assert torch.equal(reached, hit.expand(-1, conv.channels, -1, -1).flatten(1))
     assert not reached[0].any()
+    # Zero-valued gradient-only deliveries from the same neurons reach the same targets.
+    silent, _, ghost_reached = proj_in.deliver(torch.zeros_like(values), mask & False,
+                                               torch.zeros_like(values), mask, ghost_reach=True)
+    assert not silent.any() and torch.equal(ghost_reached[:, net.layer_slice(1)], reached)
     # Fan-out: the targets one spike of each source reaches.
     single = torch.eye(n_src).reshape(n_src, *shape)
     single = F.avg_pool2d(single, conv.pool) if conv.pool > 1 else single

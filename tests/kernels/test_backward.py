@@ -59,6 +59,8 @@ CASES = [
     ("fifo", 0.0, 1, "fast_sigmoid", "surrogate", True, 6),
     ("fifo", 0.0, 2, "sigmoid", "events", False, 7),
     ("fifo", 0.0, None, "atan", "events", True, 8),
+    ("random", 0.0, 1, "atan", "dense", False, 9),
+    ("fifo", 0.0, 2, "sigmoid", "dense", True, 10),
 ]
 
 
@@ -71,11 +73,25 @@ def test_gradients_equal_reference(device, strategy, lam, f, surrogate, grad, bi
 
 
 def test_surrogate_rule_reaches_silent_neurons(device):
-    # The ghost deliveries matter: both rules are compared above, here they differ.
+    # The silent spike variables matter: the rules are compared above, here they differ.
     net = make_net(12, device)
     x = make_input(3, 2, 12, device)
-    rules = [check(net, x, strategy="random", F=2, grad=grad) for grad in ("surrogate", "events")]
+    rules = [check(net, x, strategy="random", F=2, grad=grad)
+             for grad in ("surrogate", "dense", "events")]
+    assert not torch.allclose(rules[0][0], rules[2][0])
     assert not torch.allclose(rules[0][0], rules[1][0])
+
+
+@pytest.mark.parametrize("grad", ["surrogate", "dense", "events"])
+def test_rules_on_four_layers_at_f1(device, grad):
+    # Four layers at F = 1: silent spike variables reach layers that no real spike reaches at
+    # that step, which the surrogate rule then tests (tests/asyncsim/test_gradient_rules.py).
+    net = dyadic_network([6, 5, 4, 4, 3], 21, tau=[10.0, 20.0, 5.0, 8.0],
+                         theta=[1.0, 0.75, 1.25, 0.5])
+    with torch.no_grad():
+        net.weights[0].abs_()
+    net = net.requires_grad_(False).to(device)
+    check(net, make_input(2, 2, 21, device), strategy="random", F=1, grad=grad, seed=3)
 
 
 @pytest.mark.parametrize(("strategy", "budget"), [

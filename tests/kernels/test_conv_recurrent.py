@@ -76,7 +76,8 @@ def test_budget_and_dropout_on_conv(device):
 
 @pytest.mark.parametrize(("arch", "strategy", "f", "grad"), [
     ("conv-stride", "random", 4, "surrogate"), ("conv-pool", "fifo", None, "events"),
-    ("recurrent", "momentum", 3, "surrogate"), ("conv-recurrent", "random", 2, "surrogate")],
+    ("recurrent", "momentum", 3, "surrogate"), ("conv-recurrent", "random", 2, "surrogate"),
+    ("conv-pool", "random", 1, "surrogate"), ("recurrent", "fifo", 2, "dense")],
     ids=str)
 def test_gradients_equal_reference(device, arch, strategy, f, grad):
     net = make_net(arch, 30 + len(arch), device, bias=True)

@@ -139,7 +139,7 @@ def test_membrane_readout(device):
     net = make_net(85, device, readout="membrane")
     x = make_input(3, 3, 85, device)
     opts = RunOptions(get_strategy("random"), 2, sample_seeds(3, 3, device), 0.0, None, None,
-                      True, True)
+                      "surrogate", True)
     with torch.no_grad():
         assert_same(forward.simulate_triton(net, x, opts), simulate_reference(net, x, opts))
 

@@ -14,6 +14,7 @@ def test_yaml_and_overrides_merge(tmp_path):
     assert (cfg.strategy, cfg.f, cfg.hidden, cfg.lr) == ("momentum", 4, [32, 16], 0.02)
     assert make_config({"F": "inf"}).f is None
     assert make_config({"loss": "membrane"}).readout == "membrane"
+    assert [make_config({"grad": g}).grad for g in ("dense", "events")] == ["dense", "events"]
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,7 @@ def test_yaml_and_overrides_merge(tmp_path):
         ({"loss": "mse"}, "loss"),
         ({"refractory_dropout": 1.5}, "refractory_dropout"),
         ({"surrogate": "relu"}, "surrogate"),
+        ({"grad": "layered"}, "grad"),
         ({"learning_rate": 0.1}, "learning_rate"),
         ({"device": "gpu"}, "device"),
         ({"device": "cuda:x"}, "device"),
