@@ -38,7 +38,7 @@ import triton.language as tl
 
 from asyncsim.reference import RunOptions
 
-from .forward import _propagate, compact_sources, forward_step, step_constants, timestep_start
+from .forward import compact_sources, forward_step, propagate, step_constants, timestep_start
 from .layout import DeviceNetwork
 from .synapses import projection_segment, synapse_tile
 
@@ -100,7 +100,7 @@ def _pull_back(
     BLOCK_N: tl.constexpr,
     BLOCK_S: tl.constexpr,
 ):
-    """Transpose of ``forward._propagate``: ``sum_i W[i, j] gnext[i]`` over the synapses of
+    """Transpose of ``forward.propagate``: ``sum_i W[i, j] gnext[i]`` over the synapses of
     every source lane j (zero elsewhere); adds ``gnext[i] * sent[j]`` to the gradient of the
     weight of each synapse of an emitted j (atomics: conv synapses share weights)."""
     tl.store(gdel_ptr + idx, tl.zeros([BLOCK_N], dtype=tl.float32))
@@ -259,7 +259,7 @@ def _backward_kernel(
                 tested = tested | (silent_reach & open_)
                 if active:
                     silent = tested & spiking & ~fired & (fan_out > 0)
-                    _, silent_reach, _ = _propagate(
+                    _, silent_reach, _ = propagate(
                         scratch,
                         silent,
                         tl.zeros([BLOCK_N], tl.int32),

@@ -75,7 +75,7 @@ def compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N: tl.constexpr):
 
 
 @triton.jit
-def _propagate(scratch_ptr, sources, sent, idx, weights_ptr, proj_ptr, n_proj,
+def propagate(scratch_ptr, sources, sent, idx, weights_ptr, proj_ptr, n_proj,
                BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
     """Deliver the ``sent`` counts of the ``sources`` lanes along their synapses only.
 
@@ -148,7 +148,7 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
         selected = select_top_f(key, selected, f_step, BY_ROUNDS)
     sent = tl.where(selected, queue, 0)
     queue = tl.where(selected, 0, queue)
-    current, reach, n_src = _propagate(
+    current, reach, n_src = propagate(
         scratch, selected & (fan_out > 0), sent, idx, weights_ptr, proj_ptr, n_proj, BLOCK_N,
         BLOCK_S)
     # The timestep ends once nothing is queued and nothing emitted has a target.

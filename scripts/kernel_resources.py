@@ -109,7 +109,7 @@ def compile_spec(spec: Spec) -> Resources:
     consts = launch_constants(spec)
     constants = {"STRATEGY": consts.strategy, "BY_ROUNDS": consts.by_rounds,
                  "BLOCK_N": consts.block_n, "BLOCK_S": consts.block_s, "SURROGATE": 0,
-                 "GHOSTS": True}
+                 "GRAD": 1}  # grad="surrogate", the default rule
     missing = [name for name in kernel.arg_names
                if name.isupper() and name not in constants]
     if missing:
