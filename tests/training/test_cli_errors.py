@@ -175,7 +175,7 @@ def test_eval_with_only_early_stops_makes_its_folders_plots_and_artifacts(run, t
     assert main(["eval", str(run / BEST), "--strategies", "random", "--F", "8", "--stops",
                  "output,output+2", "--trace", str(trace), "--out", str(out), "--quiet"]) == 0
     assert sorted(p.name for p in trace.parent.iterdir()) == [
-        "t_sync_random_F_8_output+2.h5", "t_sync_random_F_8_output.h5"]
+        "t_sync_random_F_8_output.h5", "t_sync_random_F_8_output_2.h5"]
     assert (out / "accuracy_vs_F.png").stat().st_size > 1000
     assert list((out / "wandb").glob("offline-run-*"))
 
