@@ -99,9 +99,11 @@ class Deliveries:
             if proj.source > 0
         ]
 
-    def _sending_layers(self, sends: torch.Tensor) -> list[bool]:
-        """Which layers have a sending neuron in some sample (one host sync)."""
-        return (sends.any(dim=0) & self.layer_masks).any(dim=1).tolist()
+    def _sending_layers(self, *sends: torch.Tensor) -> list[list[bool]]:
+        """For each ``[B, N]`` mask, which layers have a sending neuron in some sample; one
+        host sync for all of them (this runs at every forward step)."""
+        busy = torch.stack([(s.any(dim=0) & self.layer_masks).any(dim=1) for s in sends])
+        return busy.tolist()
 
     def deliver(
         self,
@@ -117,10 +119,11 @@ class Deliveries:
         ``ghost_reach``, the neurons those reach (else None)."""
         batch = values.shape[0]
         sends = sends & self.has_targets
-        busy = self._sending_layers(sends)
         if ghosts is not None:
             ghost_sends = ghost_sends & self.has_targets
-            ghost_busy = self._sending_layers(ghost_sends)
+            busy, ghost_busy = self._sending_layers(sends, ghost_sends)
+        else:
+            (busy,) = self._sending_layers(sends)
         currents: dict[int, list[torch.Tensor]] = {}
         reaches: dict[int, list[torch.Tensor]] = {}
         ghost_reaches: dict[int, list[torch.Tensor]] = {}
