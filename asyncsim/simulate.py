@@ -9,7 +9,7 @@ import torch
 
 from .layered import simulate_layered
 from .network import Network
-from .reference import RunOptions, simulate_reference
+from .reference import RunOptions, needs_grad, simulate_reference
 from .result import SimResult
 from .rng import sample_seeds
 from .strategies import get_strategy
@@ -124,17 +124,18 @@ def simulate(
 
 
 def auto_uses_triton(net: Network, x: torch.Tensor) -> bool:
-    """``backend="auto"``: the Triton kernels for CUDA tensors when the network fits them
-    (``MAX_NEURONS``, with or without gradients), else the reference. A CUDA run that falls
+    """``backend="auto"``: the Triton kernels for CUDA tensors (the chunked forward kernel past
+    ``MAX_NEURONS`` neurons), else the reference; with gradients, the reference past
+    ``MAX_NEURONS`` (the backward kernel keeps its state in registers). A CUDA run that falls
     back is logged (logger ``asyncsim``, warning, once per reason), never silent."""
     if not x.is_cuda:
         return False
-    if triton_ready(net):
+    if not needs_grad(net, x) or triton_ready(net):
         return True
     from .kernels.forward import MAX_NEURONS
 
-    reason = (f"backend='auto': the reference backend runs this CUDA network: its "
-              f"{net.n_neurons} neurons exceed the Triton kernels' {MAX_NEURONS}")
+    reason = (f"backend='auto': the reference backend computes this CUDA network's gradients: "
+              f"its {net.n_neurons} neurons exceed the Triton backward kernel's {MAX_NEURONS}")
     if reason not in _LOGGED:
         _LOGGED.add(reason)
         _log.warning(reason)
@@ -142,8 +143,8 @@ def auto_uses_triton(net: Network, x: torch.Tensor) -> bool:
 
 
 def triton_ready(net: Network) -> bool:
-    """Whether the network fits the Triton kernels' registers (with or without gradients,
-    asyncsim/triton_autograd.py)."""
+    """Whether the Triton kernels can also compute the network's gradients (the backward kernel
+    holds at most ``MAX_NEURONS`` neurons in registers; asyncsim/triton_autograd.py)."""
     from .kernels.forward import MAX_NEURONS
 
     return net.n_neurons <= MAX_NEURONS

@@ -209,6 +209,12 @@ def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
     if not needs_grad(net, x):
         return forward.simulate_triton(net, x, opts)
     forward.check_call(net, x)
+    if net.n_neurons > forward.MAX_NEURONS:
+        raise ValueError(
+            f"sizes: gradients on the Triton backend need at most {forward.MAX_NEURONS} neurons "
+            f"(the backward kernel keeps a sample's state in registers), got {net.n_neurons}; "
+            f"use backend='reference' or 'auto', or run without gradients"
+        )
     dev = device_network(net, x.device)
     tables = [
         dev.projections,

@@ -39,23 +39,23 @@ from triton.runtime.interpreter import InterpretedFunction
 from asyncsim.network import Network
 from asyncsim.reference import RunOptions
 from asyncsim.result import SimResult
-from asyncsim.rng import Stream
 
-from .hashing import uniform
+from .chunked import launch_chunked
+from .dynamics import integrate_fire_enqueue
 from .layout import DeviceNetwork, device_network
 from .records import EventBuffers, append_records
 from .selection import by_rounds, select_top_f
 from .strategy_keys import float32_scalar, ranking_key, strategy_id
 from .synapses import projection_segment, synapse_tile
 
-# State vectors live in registers: past this many neurons they would spill beyond use.
+# State vectors live in registers up to this many neurons; larger networks run the chunked
+# kernel (kernels/chunked.py), whose state lives in global memory.
 MAX_NEURONS = 16384
 # Elements of one [BLOCK_S, BLOCK_N] weight tile of the propagation (register budget).
 _TILE = 4096
 # Records preallocated per sample and kind before the first launch (rerun if exceeded).
 _FIRST_CAPACITY = 8192
 _NEVER = 2**30  # a step budget that is never reached
-_DROPOUT: tl.constexpr = tl.constexpr(int(Stream.REFRACTORY_DROPOUT))
 
 
 @triton.jit
@@ -99,9 +99,10 @@ def propagate(scratch_ptr, sources, sent, idx, weights_ptr, proj_ptr, n_proj,
 
 @triton.jit
 def timestep_start(first_ptr, out_row, n, idx, first_reach, BLOCK_N: tl.constexpr):
-    """Step-loop state at the start of a timestep (3.1): ``p``, refractory flags, the currents
-    and reach of step 1 (the input projections and the biases: ``first_reach``), the step
-    counter, the step of the first output spike (none) and ``active``."""
+    """Step-loop state at the start of a timestep (docs/semantics.md#dynamics, Start): ``p``,
+    refractory flags, the currents and reach of step 1 (the input projections and the biases:
+    ``first_reach``), the step counter, the step of the first output spike (none) and
+    ``active``."""
     pre = tl.zeros([BLOCK_N], dtype=tl.float32)
     refractory = idx < 0
     current = tl.load(first_ptr + out_row * n + idx, mask=idx < n, other=0.0)
@@ -120,26 +121,14 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
     the same decisions. Returns the new state, the currents and reach of step ``k + 1``, whether
     the timestep goes on, and the step's ``v``, tested, fired and selected lanes and sent counts.
     """
-    # a. integrate, b. fire
-    tested = reach & ~refractory
-    v = tl.where(tested, u + current, u)
-    fired = tested & (v > theta)
-    u = tl.where(fired, 0.0, v)
-    closes = fired
-    if dropout > 0.0:
-        keep_open = uniform(seed, _DROPOUT, t, k, idx) < dropout
-        closes = fired & ~keep_open
-    refractory = refractory | closes
-    pre = tl.where(fired, v, pre)
-    # c. enqueue
-    since = tl.where(fired & (queue == 0), k, since)
-    queue += fired.to(tl.int32)
+    u, queue, since, pre, refractory, v, tested, fired = integrate_fire_enqueue(
+        u, queue, since, pre, refractory, current, reach, theta, seed, t, k, idx, dropout)
     # Both counts in one CTA-wide reduction (each is a shared-memory round trip and barrier).
     n_pending, n_out_fired = tl.reduce(
         ((queue > 0).to(tl.int32), (fired & (idx >= out_start)).to(tl.int32)), 0, _sum_pair)
     first_out = tl.where((first_out < 0) & (n_out_fired > 0), k, first_out)
-    # d. select and emit, unless a budget ends the timestep at this step (3.4): then
-    # F = 0 selects nothing and the queue carries over.
+    # d. select and emit, unless a budget ends the timestep at this step
+    # (docs/semantics.md#budgets): then F = 0 selects nothing and the queue carries over.
     stop = (k >= max_steps) | ((first_out >= 0) & (k >= first_out + stop_after))
     f_step = tl.where(stop, 0, f)
     selected = queue > 0
@@ -188,7 +177,8 @@ def _event_loop_kernel(
     since = tl.zeros([BLOCK_N], dtype=tl.int32)
     for t in range(0, n_t):
         out_row = t * batch + b
-        # 3.1: leak; carried entries count as pending since step 0; p and r reset.
+        # Start (docs/semantics.md#dynamics): leak; carried entries count as pending since
+        # step 0; p and r reset.
         u = u * decay
         since = tl.where(queue > 0, 0, since)
         if save != 0:
@@ -234,9 +224,6 @@ def check_call(net: Network, x: torch.Tensor) -> None:
         raise ValueError("x: the Triton backend needs CUDA tensors; CPU tensors run only in "
                          "Triton's interpreter (set TRITON_INTERPRET=1 before importing "
                          "asyncsim.kernels)")
-    if net.n_neurons > MAX_NEURONS:
-        raise ValueError(f"sizes: the Triton backend holds at most {MAX_NEURONS} neurons per "
-                         f"sample in registers, got {net.n_neurons}")
 
 
 def first_step_currents(net: Network, x: torch.Tensor) -> torch.Tensor:
@@ -323,7 +310,8 @@ def simulate_triton(net: Network, x: torch.Tensor, opts: RunOptions) -> SimResul
     (``asyncsim.triton_autograd`` is the differentiable path).
 
     ``x`` ``[T, B, n_in]`` (already validated and cast to the weights' dtype by
-    ``asyncsim.simulate``); weights float32 or bfloat16, state and currents float32.
+    ``asyncsim.simulate``); weights float32 or bfloat16, state and currents float32. Networks
+    past ``MAX_NEURONS`` run the chunked kernel (kernels/chunked.py).
     """
     check_call(net, x)
     steps_t, batch, _ = x.shape
@@ -333,10 +321,11 @@ def simulate_triton(net: Network, x: torch.Tensor, opts: RunOptions) -> SimResul
     dropout = net.refractory_dropout if net.training else 0.0
     capacity = min(steps_t * net.n_neurons, _FIRST_CAPACITY) if opts.record else 0
     buffers = EventBuffers(batch, capacity, x.device)
-    res = launch(dev, first, seeds, opts, dropout, buffers)
+    run = launch if net.n_neurons <= MAX_NEURONS else launch_chunked
+    res = run(dev, first, seeds, opts, dropout, buffers)
     if opts.record and buffers.needed() > capacity:
         buffers = EventBuffers(batch, buffers.needed(), x.device)
-        res = launch(dev, first, seeds, opts, dropout, buffers)
+        res = run(dev, first, seeds, opts, dropout, buffers)
     res.layer_sizes = list(net.layer_sizes)
     res.readout = net.readout
     if opts.record:

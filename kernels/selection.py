@@ -35,7 +35,7 @@ def _min_count_combine(key_a, count_a, key_b, count_b):
 
 
 @triton.jit
-def _min_and_count(keys):
+def min_and_count(keys):
     """The smallest key and the number of lanes holding it, in one CTA-wide reduction (two
     reductions would cost two shared-memory round trips and barriers; docs/kernels.md)."""
     return tl.reduce((keys, tl.full(keys.shape, 1, tl.int32)), 0, _min_count_combine)
@@ -43,12 +43,12 @@ def _min_and_count(keys):
 
 @triton.jit
 def _kth_by_rounds(masked, f):
-    kth, taken = _min_and_count(masked)
+    kth, taken = min_and_count(masked)
     while taken < f:
         # Lanes at or below kth become _KEY_MAX, which no key reaches (strategy_keys), and
         # more than f lanes are pending, so the loop ends on a real key: the lanes counted
         # are exactly those holding it.
-        kth, more = _min_and_count(tl.where(masked > kth, masked, _KEY_MAX))
+        kth, more = min_and_count(tl.where(masked > kth, masked, _KEY_MAX))
         taken += more
     return kth
 

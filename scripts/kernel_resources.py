@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 # The kernels must be compiled, not interpreted: decide before anything imports triton.
@@ -37,9 +37,11 @@ from triton.compiler import ASTSource  # noqa: E402
 STRATEGIES = {"random": 0, "momentum": 1, "fifo": 2}
 # The shapes the issue's budget names: the standard dense network and the conv N-MNIST one.
 SHAPES = {"dense": 522, "conv_nmnist": 3594}
+# Past MAX_NEURONS: the DVS-resolution network of benchmarks/profiles/gpu_large.yaml.
+LARGE = 98314
 FLOAT_POINTERS = ("first", "theta", "decay", "counts", "membrane", "u_start", "grad_counts",
-                  "grad_membrane", "grad_first", "grad_weights", "gdel", "trace_v")
-INT64_POINTERS = ("seeds", "steps", "emitted", "synops")
+                  "grad_membrane", "grad_first", "grad_weights", "gdel", "trace_v", "float")
+INT64_POINTERS = ("seeds", "steps", "emitted", "synops", "keys")
 FLOAT_SCALARS = ("lam", "dropout", "scale")
 
 
@@ -47,7 +49,7 @@ FLOAT_SCALARS = ("lam", "dropout", "scale")
 class Spec:
     """One specialization: kernel, network size and F (they fix the launch constants)."""
 
-    kernel: str  # "forward" or "backward"
+    kernel: str  # "forward", "backward" or "chunked" (past MAX_NEURONS)
     shape: str
     n: int
     f: int | None
@@ -70,9 +72,11 @@ class Resources:
 
 def kernels():
     from asyncsim.kernels.backward import _backward_kernel
+    from asyncsim.kernels.chunked import _chunked_event_loop_kernel
     from asyncsim.kernels.forward import _event_loop_kernel
 
-    return {"forward": _event_loop_kernel, "backward": _backward_kernel}
+    return {"forward": _event_loop_kernel, "backward": _backward_kernel,
+            "chunked": _chunked_event_loop_kernel}
 
 
 def launch_constants(spec: Spec):
@@ -105,11 +109,18 @@ def signature_of(kernel, constants: dict, weights: str) -> dict[str, str]:
 
 
 def compile_spec(spec: Spec) -> Resources:
+    from asyncsim.kernels.chunked import chunked_meta
+
     kernel = kernels()[spec.kernel]
     consts = launch_constants(spec)
     constants = {"STRATEGY": consts.strategy, "BY_ROUNDS": consts.by_rounds,
                  "BLOCK_N": consts.block_n, "BLOCK_S": consts.block_s, "SURROGATE": 0,
                  "GRAD": 1}  # grad="surrogate", the default rule
+    options = consts.launch_options()
+    if spec.kernel == "chunked":
+        constants, options = chunked_meta(consts)
+        consts = replace(consts, block_n=constants["CHUNK"], block_s=constants["BLOCK_S"],
+                         num_warps=options["num_warps"])
     missing = [name for name in kernel.arg_names
                if name.isupper() and name not in constants]
     if missing:
@@ -120,7 +131,7 @@ def compile_spec(spec: Spec) -> Resources:
         ASTSource(fn=kernel, signature=signature_of(kernel, constants, spec.weights),
                   constexprs=constants),
         target=GPUTarget("cuda", spec.arch, 32),
-        options=consts.launch_options())
+        options=options)
     return _read_cubin(compiled.asm["cubin"], consts)
 
 
@@ -152,8 +163,9 @@ def _read_cubin(cubin: bytes, consts) -> Resources:
 
 def specs(everything: bool, archs: list[int]) -> list[Spec]:
     """The budgeted set: at both shapes the forward and backward kernels (random, F = 8,
-    float32), and at the dense shape the other forward specializations the launchers pick
-    (momentum with bisection selection and bfloat16 weights at F = 64, fifo at F = 8). With
+    float32), at the dense shape the other forward specializations the launchers pick
+    (momentum with bisection selection and bfloat16 weights at F = 64, fifo at F = 8), and the
+    chunked kernel of networks past MAX_NEURONS (random, F = 8 and 64). With
     ``everything``: every strategy x F (8: rounds, 64: bisection) x weight dtype x kernel."""
     out = []
     for arch in archs:
@@ -169,6 +181,7 @@ def specs(everything: bool, archs: list[int]) -> list[Spec]:
         n = SHAPES["dense"]
         out += [Spec("forward", "dense", n, 64, "momentum", "bf16", arch),
                 Spec("forward", "dense", n, 8, "fifo", "fp32", arch)]
+        out += [Spec("chunked", "large", LARGE, f, "random", "fp32", arch) for f in (8, 64)]
     return out
 
 

@@ -177,9 +177,3 @@ def test_cpu_tensors_need_the_interpreter(monkeypatch):
     with pytest.raises(ValueError, match="TRITON_INTERPRET"), torch.no_grad():
         asyncsim.simulate(make_net(0, torch.device("cpu")), make_input(1, 1, 0, "cpu"),
                           backend="triton")
-
-
-def test_too_many_neurons(device, monkeypatch):
-    monkeypatch.setattr(forward, "MAX_NEURONS", 8)
-    with pytest.raises(ValueError, match="neurons"), torch.no_grad():
-        asyncsim.simulate(make_net(0, device), make_input(1, 1, 0, device), backend="triton")

@@ -1,5 +1,6 @@
 """The event-loop kernels compile for a Hopper GPU (sm_90) without a GPU, and fit its registers
-at the standard dense shape: no stack (spilled) bytes (docs/kernels.md#resources).
+at the standard dense shape, and the chunked kernel of networks past MAX_NEURONS at a
+98,314-neuron network: no stack (spilled) bytes (docs/kernels.md#resources).
 
 Triton's bundled ptxas compiles ahead of time and its bundled cuobjdump reads the cubin
 (scripts/kernel_resources.py). That runs in a subprocess without ``TRITON_INTERPRET``, since in
@@ -39,12 +40,13 @@ def resources(tmp_path: Path, triton_dir: str | None = None) -> dict:
 def check_budget(record: dict) -> None:
     rows = record["rows"]
     kinds = {(r["kernel"], r["shape"]) for r in rows}
-    assert kinds == {(k, s) for k in ("forward", "backward") for s in ("dense", "conv_nmnist")}
+    assert kinds == {(k, s) for k in ("forward", "backward") for s in ("dense", "conv_nmnist")} \
+        | {("chunked", "large")}
     for row in rows:
         assert 0 < row["registers"] <= 255 and row["sass_instructions"] > 1000, row
         # One program per SM: the registers the launch allows for its warp count.
         assert row["registers"] * row["num_warps"] * 32 <= 65536, row
-        if row["shape"] == "dense":
+        if row["shape"] in ("dense", "large"):
             assert row["stack_bytes"] == 0, (f"Triton {record['triton']}: the {row['kernel']} "
                                              f"kernel spills at the standard shape: {row}")
 

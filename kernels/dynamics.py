@@ -1,0 +1,38 @@
+"""Phases a-c of a forward step over a vector of neurons (docs/semantics.md#dynamics):
+integrate the delivered current into the reached, non-refractory neurons, fire (with refractory
+dropout drawn from docs/semantics.md#randomness's stream 2 in training mode), enqueue.
+
+One rule for both event-loop kernels: the register kernel (``forward.forward_step``) calls it on
+the whole state, the chunked kernel (``chunked.py``) on each chunk.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from asyncsim.rng import Stream
+
+from .hashing import uniform
+
+_DROPOUT: tl.constexpr = tl.constexpr(int(Stream.REFRACTORY_DROPOUT))
+
+
+@triton.jit
+def integrate_fire_enqueue(u, queue, since, pre, refractory, current, reach, theta, seed, t, k,
+                           idx, dropout):
+    """Returns the new ``u``, queue, pending-since step, pre-spike potential and refractory
+    flags, and the step's ``v``, tested and fired lanes."""
+    tested = reach & ~refractory
+    v = tl.where(tested, u + current, u)
+    fired = tested & (v > theta)
+    u = tl.where(fired, 0.0, v)
+    closes = fired
+    if dropout > 0.0:
+        keep_open = uniform(seed, _DROPOUT, t, k, idx) < dropout
+        closes = fired & ~keep_open
+    refractory = refractory | closes
+    pre = tl.where(fired, v, pre)
+    since = tl.where(fired & (queue == 0), k, since)
+    queue += fired.to(tl.int32)
+    return u, queue, since, pre, refractory, v, tested, fired
