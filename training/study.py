@@ -380,16 +380,113 @@ def shard_of(runs: list[Run], shard: tuple[int, int] | None) -> list[Run]:
     return [run for i, run in enumerate(runs) if i % count == index]
 
 
+# --- worker processes (``--jobs``) -----------------------------------------------------------
+
+_WORKER_EVALUATOR: Evaluator | None = None
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _train_task(run: Run) -> None:
+    train_run(run, progress=False)
+
+
+def _summary_task(task: tuple[Run, str, Any, str, int]) -> None:
+    """Compute (and cache) one evaluation in a worker; each worker keeps its data splits."""
+    global _WORKER_EVALUATOR
+    run, checkpoint, setting, split, batch_size = task
+    if _WORKER_EVALUATOR is None or _WORKER_EVALUATOR.batch_size != batch_size:
+        _WORKER_EVALUATOR = Evaluator(batch_size)
+    _WORKER_EVALUATOR.summary(run, checkpoint, setting, split)
+
+
+def _in_workers(function, tasks: list[Any], jobs: int, desc: str, progress: bool) -> None:
+    """Run ``function`` over ``tasks`` in ``jobs`` fresh processes (spawned: no forked thread
+    pools) with this process's torch thread count; the first failure stops the rest."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import torch
+    from tqdm import tqdm
+
+    if not tasks:
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(torch.get_num_threads(),),
+    )
+    with tqdm(total=len(tasks), desc=desc, disable=not progress) as bar:
+        try:
+            for future in as_completed([pool.submit(function, task) for task in tasks]):
+                future.result()  # a worker's exception is raised here
+                bar.update()
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+def _prefetch_evaluations(
+    spec: StudySpec, runs: list[Run], evaluator: Evaluator, jobs: int, progress: bool
+) -> None:
+    """Fill the evaluation cache in ``jobs`` workers: first the training-split sync
+    evaluations that matching reads, then every unit not cached yet."""
+    from .checkpoint import LAST
+    from .evaluation import ExecSetting
+
+    sync = ExecSetting("sync", None)
+    matching = []
+    if spec.match_sync_accuracy:
+        for run in runs:
+            layered = None if run.condition.layered else _layered_partner(run, runs)
+            if layered is not None:
+                matching.append((run, LAST, sync, "train", spec.batch_size))
+                matching += [
+                    (layered, SNAPSHOT.format(epoch), sync, "train", spec.batch_size)
+                    for epoch in range(1, layered.config.epochs + 1)
+                ]
+    _fill_cache(matching, jobs, f"study {spec.name}: matching", progress)
+    units = [
+        (u.run, u.checkpoint, u.setting, "test", spec.batch_size)
+        for u in eval_units(spec, runs, evaluator)
+    ]
+    _fill_cache(units, jobs, f"study {spec.name}: evaluation", progress)
+
+
+def _fill_cache(tasks: list[tuple[Run, str, Any, str, int]], jobs: int, desc: str,
+                progress: bool) -> None:
+    """Evaluate, in workers, each task whose cache file is missing (each once)."""
+    todo = {_eval_path(run, ckpt, split, setting.label): (run, ckpt, setting, split, size)
+            for run, ckpt, setting, split, size in tasks}
+    _in_workers(
+        _summary_task, [t for path, t in todo.items() if not path.exists()], jobs, desc, progress
+    )
+
+
 def run_study(
-    spec: StudySpec, study_dir: Path, *, shard: tuple[int, int] | None = None, progress: bool = True
+    spec: StudySpec,
+    study_dir: Path,
+    *,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+    jobs: int = 1,
 ) -> list[dict[str, Any]]:
     """Train every run of the plan (of this shard), evaluate every unit; write and return the
-    records (``records.json``: one per run x checkpoint x setting)."""
+    records (``records.json``: one per run x checkpoint x setting). ``jobs > 1`` trains and
+    evaluates in that many worker processes (same results: every run and evaluation is seeded
+    on its own)."""
     from tqdm import tqdm
 
     write_spec(spec, study_dir)
     runs = spec.runs(study_dir)
     mine = shard_of(runs, shard)
+    if jobs > 1:
+        todo = [run for run in mine if not (run.config.run_dir / DONE).exists()]
+        _in_workers(_train_task, todo, jobs, f"study {spec.name}: training", progress)
     for run in tqdm(mine, desc=f"study {spec.name}: training", unit="run", disable=not progress):
         train_run(run, progress)
     if (
@@ -403,6 +500,8 @@ def run_study(
         )
         return []
     evaluator = Evaluator(spec.batch_size)
+    if jobs > 1:
+        _prefetch_evaluations(spec, runs, evaluator, jobs, progress)
     records = []
     matched = sum(not run.condition.layered for run in runs) if spec.match_sync_accuracy else 0
     total = (len(runs) + matched) * len(spec.settings())

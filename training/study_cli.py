@@ -24,7 +24,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = load_study(args.study)
     study_dir = study_dir_of(spec, args.dir)
     shard = parse_shard(args.shard) if args.shard else None
-    records = run_study(spec, study_dir, shard=shard, progress=not args.quiet)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs: must be >= 1, got {args.jobs}")
+    records = run_study(spec, study_dir, shard=shard, progress=not args.quiet, jobs=args.jobs)
     if records:
         write_report(records, study_dir / "report")
     return 0
@@ -42,7 +44,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not records_path.is_file():
         raise ValueError(f"study: no records.json in {study_dir}; run `asyncsim study run` first")
     write_report(
-        json.loads(records_path.read_text()), Path(args.out) if args.out else study_dir / "report"
+        json.loads(records_path.read_text()),
+        Path(args.out) if args.out else study_dir / "report",
+        partner=args.partner,
     )
     return 0
 
@@ -66,6 +70,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="i/n: train only every n-th run starting at i (one shard "
         "per machine); rerun without --shard to evaluate (default: all runs)",
     )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes for training and evaluation, each with --threads torch threads "
+        "(default: %(default)s; 2 uses both cores of a 2-core machine)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)
     rep = commands.add_parser(
@@ -74,4 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("study", help="study YAML or study folder")
     rep.add_argument("--dir", help="study folder (default runs/study/<study name>)")
     rep.add_argument("--out", help="report folder (default <study folder>/report)")
+    rep.add_argument(
+        "--partner",
+        help="the layered condition (its label) the verdicts compare every unlayered one "
+        "with (default: the study's first layered condition, the only one with matched "
+        "checkpoints)",
+    )
     rep.set_defaults(func=_cmd_report)

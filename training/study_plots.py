@@ -1,5 +1,6 @@
-"""A study's figures (docs/study.md): accuracy vs F_eval per training condition with 95% CI
-bands, spike density per layer, and decision time in spikes processed vs F_eval."""
+"""A study's figures (docs/study.md#report): accuracy vs F_eval per training condition with 95%
+CI bands, spike density per layer, accuracy against spike density per training condition, and
+decision time in spikes processed vs F_eval."""
 
 from __future__ import annotations
 
@@ -124,6 +125,39 @@ def density_per_layer(records: list[dict[str, Any]], title: str, path: Path) -> 
     return save_figure(fig, path)
 
 
+def trade_off_plot(records: list[dict[str, Any]], title: str, path: Path) -> Path:
+    """Accuracy against spike density under asynchronous execution, one point per training
+    condition with 95% CI bars in both directions (the activity regularizer's trade-off)."""
+    import matplotlib.pyplot as plt
+
+    from .study_summary import trade_off
+
+    points = trade_off(records)
+    colors = plt.get_cmap("tab10" if len(points) <= 10 else "tab20").colors
+    fig, ax = plt.subplots(figsize=(7.6, 3.8))
+    for i, point in enumerate(points):
+        if not point.accuracy.n:
+            continue
+        ax.errorbar(
+            point.density.mean,
+            point.accuracy.mean,
+            xerr=0 if point.density.half != point.density.half else point.density.half,
+            yerr=0 if point.accuracy.half != point.accuracy.half else point.accuracy.half,
+            marker=MARKERS[i % len(MARKERS)],
+            capsize=2,
+            linestyle="none",
+            color=colors[i % len(colors)],
+            label=point.trained,
+        )
+    ax.set_xlabel("spike density, run async (mean, 95% CI)")
+    ax.set_ylabel("test accuracy, run async")
+    # Beside the axes: inside, the legend hides points.
+    ax.legend(fontsize=7, title="trained", title_fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.02, 1.0))
+    ax.set_title(title, fontsize=10)
+    return save_figure(fig, path)
+
+
 def study_plots(records: list[dict[str, Any]], factors: str, prefix: Path) -> list[Path]:
     """The three figures of one factor combination (files ``<prefix>_*.png``)."""
     title = "" if factors == "-" else f" ({factors})"
@@ -140,6 +174,9 @@ def study_plots(records: list[dict[str, Any]], factors: str, prefix: Path) -> li
             records, f"spike density per layer{title}", Path(f"{prefix}_density_per_layer.png")
         ),
     ]
+    made.append(
+        trade_off_plot(records, f"spikes vs accuracy{title}", Path(f"{prefix}_trade_off.png"))
+    )
     for stop in stops:
         made.append(
             _per_strategy(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .study import FINAL, MATCHED
@@ -169,13 +170,16 @@ def compare(
     metric: str,
     relative: bool,
     keep: Callable[[dict[str, Any]], bool] = is_async,
+    partner: str | None = None,
 ) -> list[Comparison]:
     """Per unlayered condition: the paired per-seed change of the mean of ``metric`` over the
-    kept executions, against the layered model (its final checkpoint, or for matched records the
-    checkpoint matched to that condition)."""
+    kept executions, against the layered condition ``partner`` (default: the study's first,
+    as study._layered_partner; its final checkpoint, or for matched records the checkpoint
+    matched to that condition)."""
     kept = [
         r for r in records if keep(r) and r.get(metric) is not None and math.isfinite(r[metric])
     ]
+    partner = partner or next((r["trained"] for r in records if r["layered"]), None)
     out = []
     for name in dict.fromkeys(r["trained"] for r in kept if not r["layered"]):
         per_seed, u_all, l_all = [], [], []
@@ -188,7 +192,10 @@ def compare(
             theirs = {
                 r["executed"]: r[metric]
                 for r in kept
-                if r["layered"] and r["seed"] == seed and r["matched_to"] in ("", name)
+                if r["layered"]
+                and r["trained"] == partner
+                and r["seed"] == seed
+                and r["matched_to"] in ("", name)
             }
             common = sorted(set(mine) & set(theirs))
             if not common:
@@ -200,7 +207,9 @@ def compare(
             per_seed.append((u - lay) / lay if relative and lay else u - lay)
         if per_seed:
             layered = next(
-                trained_label(r) for r in kept if r["layered"] and r["matched_to"] in ("", name)
+                trained_label(r)
+                for r in kept
+                if r["layered"] and r["trained"] == partner and r["matched_to"] in ("", name)
             )
             out.append(
                 Comparison(
@@ -259,14 +268,19 @@ CLAIMS = (  # metric, relative change?, words, the paper's direction
 )
 
 
+def _async_with_stop(record: dict[str, Any], stop: str) -> bool:
+    return is_async(record) and record["stop"] == stop
+
+
 def claim_verdicts(
-    records: list[dict[str, Any]], stop: str = "complete"
+    records: list[dict[str, Any]], stop: str = "complete", partner: str | None = None
 ) -> list[tuple[str, Comparison, bool]]:
     """(metric, comparison, whether the paper's direction holds with 95% confidence) for every
     claim and unlayered condition, over asynchronous executions with stopping mode ``stop``."""
     out = []
     for metric, relative, _, paper in CLAIMS:
-        for comp in compare(records, metric, relative, lambda r: is_async(r) and r["stop"] == stop):
+        for comp in compare(records, metric, relative, partial(_async_with_stop, stop=stop),
+                            partner):
             out.append((metric, comp, direction(comp.change) == paper))
     return out
 
@@ -285,14 +299,14 @@ def groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _verdict_lines(records: list[dict[str, Any]], stop: str) -> list[str]:
+def _verdict_lines(records: list[dict[str, Any]], stop: str, partner: str | None) -> list[str]:
     scope = (
         "Over asynchronous executions (every strategy, finite F"
         + ("" if stop == "complete" else f", stop {stop}")
         + ")"
     )
     lines = []
-    for metric, comp, holds in claim_verdicts(records, stop):
+    for metric, comp, holds in claim_verdicts(records, stop, partner):
         words = next(c[2] for c in CLAIMS if c[0] == metric)
         mark = "paper's direction holds" if holds else "paper's direction not shown"
         lines.append(f"- {verdict_sentence(comp, words, scope)} ({mark})")
@@ -310,15 +324,21 @@ def _matched_epochs(records: list[dict[str, Any]]) -> str:
     return "; ".join(f"{name} seed {seed}: epoch {epoch}" for name, seed, epoch in pairs)
 
 
-def report_markdown(records: list[dict[str, Any]]) -> str:
+def report_markdown(records: list[dict[str, Any]], partner: str | None = None) -> str:
     """The whole report: per factor combination and budget, one grid per metric and stopping
-    mode (mean ± 95% CI half-width over seeds), then the verdict sentences."""
+    mode (mean ± 95% CI half-width over seeds), then the verdict sentences; first the regime
+    map and the spikes/accuracy table across factor combinations. ``partner``: the layered
+    condition the verdicts compare with (default: the study's first; only the first has
+    matched checkpoints)."""
+    from .study_summary import summary_markdown
+
     out = [
         "# Study report",
         "",
         "Cells: mean ± half-width of the 95% t-interval over seeds. Verdicts: paired by "
         "seed, mean over asynchronous executions with finite F.",
         "",
+        summary_markdown(records),
     ]
     for factors, mine in groups(records).items():
         out += [f"## factors: {factors}", ""]
@@ -339,20 +359,27 @@ def report_markdown(records: list[dict[str, Any]]) -> str:
                         markdown_grid(shown, metric, digits),
                         "",
                     ]
-                out += [f"#### verdicts (stop: {stop})", "", *_verdict_lines(chosen, stop), ""]
+                verdicts = _verdict_lines(chosen, stop, partner)
+                out += [f"#### verdicts (stop: {stop})", "", *verdicts, ""]
     return "\n".join(out)
 
 
-def write_report(records: list[dict[str, Any]], out_dir, quiet: bool = False) -> dict[str, Any]:
+def write_report(
+    records: list[dict[str, Any]], out_dir, quiet: bool = False, partner: str | None = None
+) -> dict[str, Any]:
     """Write ``report.md`` and the plots into ``out_dir``; print the verdicts (unless
-    ``quiet``)."""
+    ``quiet``). ``partner`` as in ``report_markdown``; an unknown one is a ValueError."""
     from pathlib import Path
 
     from .study_plots import study_plots
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = report_markdown(records)
+    layered = {r["trained"] for r in records if r["layered"] and r["budget"] == FINAL}
+    if partner is not None and partner not in layered:
+        raise ValueError(f"--partner: {partner!r} is not a layered condition of this study; "
+                         f"choose from {sorted(layered)}")
+    text = report_markdown(records, partner)
     (out_dir / "report.md").write_text(text)
     images = []
     for index, (factors, mine) in enumerate(groups(records).items()):

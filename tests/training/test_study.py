@@ -14,6 +14,7 @@ from asyncsim.training.losses import activity
 from asyncsim.training.study import DONE, MATCHED, nearest_snapshot, parse_study
 from asyncsim.training.study_cli import parse_shard
 from asyncsim.training.study_report import compare, direction, estimate, report_markdown
+from asyncsim.training.study_summary import regime_map, summary_markdown, trade_off
 
 
 def test_confidence_interval_matches_a_hand_computed_case():
@@ -84,6 +85,43 @@ def test_matched_records_pair_with_the_condition_they_were_matched_to():
     assert changes == pytest.approx({"a": 0.2, "b": -0.1})
 
 
+def test_regime_map_pairs_cost_and_gain_by_seed():
+    records = []
+    # layered: sync 0.9, async 0.5 and 0.6 -> cost 0.35 every seed; unlayered async 0.7 + seed/10
+    # (mean over F=1 and F=4) -> gains 0.15, 0.25, 0.35: mean 0.25, recovered 0.25 / 0.35.
+    for seed in range(3):
+        records += [
+            record("sync", seed, "sync", 0.9, layered=True),
+            record("sync", seed, "random F=1", 0.5, layered=True),
+            record("sync", seed, "random F=4", 0.6, layered=True),
+            record("random F=4", seed, "sync", 0.8),
+            record("random F=4", seed, "random F=1", 0.65 + seed / 10),
+            record("random F=4", seed, "random F=4", 0.75 + seed / 10),
+            record("random F=4", seed, "random F=inf", 0.0),  # not asynchronous: left out
+        ]
+    for r in records:
+        r["spike_density"] = 0.2 if r["layered"] else 0.1
+    # A second layered condition gets its own rows; the verdicts' partner stays the first.
+    records += [record("sync reg", seed, executed, 0.0, layered=True)
+                for seed in range(3) for executed in ("sync", "random F=1", "random F=4")]
+    row, other = regime_map(records)
+    assert (row.factors, row.layered, row.unlayered) == ("-", "sync", "random F=4")
+    assert other.layered == "sync reg" and other.gain.mean == pytest.approx(0.8)
+    assert compare(records, "accuracy", False)[0].layered == "sync"
+    assert row.layered_sync.mean == pytest.approx(0.9) and row.layered_async.mean == \
+        pytest.approx(0.55)
+    assert row.cost.mean == pytest.approx(0.35) and row.cost.half == pytest.approx(0.0)
+    assert row.gain.mean == pytest.approx(0.25)
+    assert row.gain.half == pytest.approx(4.303 * 0.1 / math.sqrt(3))
+    assert row.recovered == pytest.approx(0.25 / 0.35)
+    points = {p.trained: p for p in trade_off(records)}
+    assert points["sync"].density.mean == pytest.approx(0.2)
+    assert points["random F=4"].accuracy.mean == pytest.approx(0.8)
+    assert points["sync reg"].accuracy.mean == 0.0
+    assert "| - | sync | random F=4 | 0.900 ± 0.000 | 0.550 ± 0.000 | +35.0 ± 0.0 |" in \
+        summary_markdown(records)
+
+
 def test_nearest_snapshot_picks_equal_sync_accuracy_earliest_on_ties():
     snapshots = {1: 0.40, 2: 0.55, 3: 0.65, 4: 0.75}
     assert nearest_snapshot(0.62, snapshots) == 3
@@ -143,7 +181,9 @@ def test_study_runs_reports_and_resumes_without_redoing_work(tmp_path, capsys):
         "group0_accuracy_vs_F.png",
         "group0_decision_complete.png",
         "group0_density_per_layer.png",
+        "group0_trade_off.png",
     ]
+    assert "## Regime map" in report and "| - | sync | random F=8 |" in report
     printed = capsys.readouterr().out
     assert "random F=8-trained models have accuracy" in printed
 
@@ -157,6 +197,17 @@ def test_study_runs_reports_and_resumes_without_redoing_work(tmp_path, capsys):
     assert json.loads((study_dir / "records.json").read_text()) == records
     assert main(["study", "report", str(study_dir), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "report.md").read_text() == report
+    assert main(["study", "report", str(study_dir), "--out", str(tmp_path / "rep"),
+                 "--partner", "random F=8"]) == 2
+    assert "--partner: 'random F=8' is not a layered condition" in capsys.readouterr().err
+
+    # Two worker processes train and evaluate the same plan to the same records.
+    parallel = tmp_path / "parallel"
+    assert main(["study", "run", str(study_file), "--dir", str(parallel), "--quiet",
+                 "--jobs", "2"]) == 0
+    assert json.loads((parallel / "records.json").read_text()) == records
+    assert main(["study", "run", str(study_file), "--jobs", "0"]) == 2
+    assert "--jobs: must be >= 1, got 0" in capsys.readouterr().err
 
     other = tmp_path / "other.yaml"
     other.write_text(json.dumps({**TINY, "seeds": [5]}))
