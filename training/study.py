@@ -487,8 +487,10 @@ def run_study(
     if jobs > 1:
         todo = [run for run in mine if not (run.config.run_dir / DONE).exists()]
         _in_workers(_train_task, todo, jobs, f"study {spec.name}: training", progress)
-    for run in tqdm(mine, desc=f"study {spec.name}: training", unit="run", disable=not progress):
-        train_run(run, progress)
+    else:
+        for run in tqdm(mine, desc=f"study {spec.name}: training", unit="run",
+                        disable=not progress):
+            train_run(run, progress)
     if (
         shard is not None
         and shard[1] > 1
