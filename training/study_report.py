@@ -268,7 +268,8 @@ CLAIMS = (  # metric, relative change?, words, the paper's direction
 )
 
 
-def _async_with_stop(record: dict[str, Any], stop: str) -> bool:
+def async_with_stop(record: dict[str, Any], stop: str = "complete") -> bool:
+    """An asynchronous execution with finite F and stopping mode ``stop``."""
     return is_async(record) and record["stop"] == stop
 
 
@@ -279,7 +280,7 @@ def claim_verdicts(
     claim and unlayered condition, over asynchronous executions with stopping mode ``stop``."""
     out = []
     for metric, relative, _, paper in CLAIMS:
-        for comp in compare(records, metric, relative, partial(_async_with_stop, stop=stop),
+        for comp in compare(records, metric, relative, partial(async_with_stop, stop=stop),
                             partner):
             out.append((metric, comp, direction(comp.change) == paper))
     return out

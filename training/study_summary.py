@@ -14,15 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .study import FINAL
-from .study_report import Estimate, compare, estimate, groups, is_async
-
-
-def _complete_async(record: dict[str, Any]) -> bool:
-    return is_async(record) and record["stop"] == "complete"
+from .study_report import Estimate, async_with_stop, compare, estimate, groups
 
 
 def per_seed_mean(
-    records: list[dict[str, Any]], trained: str, metric: str, keep=_complete_async
+    records: list[dict[str, Any]], trained: str, metric: str, keep=async_with_stop
 ) -> dict[int, float]:
     """Per seed: the mean of ``metric`` over the kept executions of condition ``trained``."""
     by_seed: dict[int, list[float]] = {}
@@ -69,7 +65,7 @@ def _regime_rows(factors: str, mine: list[dict[str, Any]], layered: str) -> list
     lay = per_seed_mean(mine, layered, "accuracy")
     seeds = sorted(set(sync) & set(lay))
     rows = []
-    for comp in compare(mine, "accuracy", False, _complete_async, partner=layered):
+    for comp in compare(mine, "accuracy", False, async_with_stop, partner=layered):
         unl = per_seed_mean(mine, comp.unlayered, "accuracy")
         rows.append(
             RegimeRow(
