@@ -49,11 +49,18 @@ def _unpack(
     weights: Tensor, tables: list[Tensor], ints: list[int], reals: list[float], strategy: str
 ) -> tuple[DeviceNetwork, Tensor, RunOptions, float]:
     """The kernels' network view, seeds, options and refractory dropout from the ops' inputs."""
-    projections, fan_out, first_reach, theta, decay, seeds = tables
+    projections, fan_out, first_reach, theta, decay, seeds, weights_by_target = tables
     out_start, f, max_steps, stop_on_output, grad = ints
     lam, dropout, _ = reals
     dev = DeviceNetwork(
-        weights.contiguous(), projections, fan_out, first_reach, theta, decay, out_start
+        weights.contiguous(),
+        projections,
+        fan_out,
+        first_reach,
+        theta,
+        decay,
+        out_start,
+        weights_by_target,
     )
     opts = RunOptions(
         get_strategy(strategy),
@@ -223,6 +230,8 @@ def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
         dev.theta,
         dev.decay,
         opts.seeds.to(device=x.device, dtype=torch.int64).contiguous(),
+        # Read by the backward kernel only; their gradient is the flat weights'.
+        flat_weights(net, by_target=True).detach().contiguous(),
     ]
     ints = [
         dev.out_start,

@@ -40,7 +40,7 @@ from asyncsim.reference import RunOptions
 
 from .forward import compact_sources, forward_step, propagate, step_constants, timestep_start
 from .layout import DeviceNetwork
-from .synapses import projection_segment, synapse_tile
+from .synapses import delivery_gradient, projection_segment, synapse_tile
 
 ATAN: tl.constexpr = tl.constexpr(0)
 FAST_SIGMOID: tl.constexpr = tl.constexpr(1)
@@ -88,39 +88,68 @@ def surrogate_grad(z, SURROGATE: tl.constexpr, scale):
 @triton.jit
 def _pull_back(
     scratch_ptr,
-    gdel_ptr,
-    sources,
+    gbuf_ptr,
+    emitted,
+    ghosts,
     sent,
     gnext,
     idx,
     weights_ptr,
+    weights_by_target_ptr,
     grad_weights_ptr,
     proj_ptr,
     n_proj,
+    GATHER: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_S: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
 ):
     """Transpose of ``forward.propagate``: ``sum_i W[i, j] gnext[i]`` over the synapses of
-    every source lane j (zero elsewhere); adds ``gnext[i] * sent[j]`` to the gradient of the
-    weight of each synapse of an emitted j (atomics: conv synapses share weights)."""
-    tl.store(gdel_ptr + idx, tl.zeros([BLOCK_N], dtype=tl.float32))
-    compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N)
+    every ``emitted`` or ``ghosts`` lane j (zero elsewhere); adds ``gnext[i] * sent[j]`` to the
+    gradient of the weight of each synapse of an emitted j (atomics: samples, and conv
+    synapses, share weights).
+
+    The weight gradients walk the forward's tiles of the compacted emitted list (F sources a
+    step). The pull-back of the ghosts is the product of whole layers with ``gnext`` (a
+    reached layer's silent neurons are all tested), so with ``GATHER`` every source lane sums
+    its own synapses (``synapses.delivery_gradient``: one pass per projection, no reduction
+    across lanes) from ``gnext`` published in ``gbuf``; without (``grad="events"``: F sources,
+    no ghosts) each tile row is reduced across the lanes and added to ``gbuf``."""
+    if GATHER:
+        tl.store(gbuf_ptr + idx, gnext)
+        listed = emitted
+    else:
+        tl.store(gbuf_ptr + idx, tl.zeros([BLOCK_N], dtype=tl.float32))
+        listed = emitted | ghosts
+    # Its barrier also publishes gbuf.
+    compact_sources(scratch_ptr, listed, sent, idx, BLOCK_N)
+    gdel = tl.zeros([BLOCK_N], dtype=tl.float32)
     for p in range(0, n_proj):
-        lo, hi = projection_segment(proj_ptr, p, sources, idx)
+        lo, hi = projection_segment(proj_ptr, p, listed, idx)
         for start in range(lo, hi, BLOCK_S):
             j, live, count, scale, offset, hit, w = synapse_tile(
                 scratch_ptr, start, hi, proj_ptr, p, idx, weights_ptr, BLOCK_N, BLOCK_S
             )
-            # A source with several projections (recurrent ones) sums their pull-backs.
-            tl.atomic_add(gdel_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live)
+            if not GATHER:
+                # A source with several projections (recurrent ones) sums their pull-backs.
+                tl.atomic_add(gbuf_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live,
+                              sem="relaxed")
             tl.atomic_add(
                 grad_weights_ptr + offset,
                 gnext[None, :] * count[:, None] * scale,
                 mask=hit & (count[:, None] > 0),
+                sem="relaxed",
             )
-    # The pulled-back values were stored by other threads.
+        if GATHER:
+            gdel += delivery_gradient(
+                gbuf_ptr, proj_ptr, p, emitted | ghosts, idx, weights_by_target_ptr, BLOCK_N,
+                BLOCK_Q
+            )
+    # The next step overwrites gbuf and the list; without GATHER, other threads stored gdel.
     tl.debug_barrier()
-    return tl.load(gdel_ptr + idx, mask=sources, other=0.0)
+    if not GATHER:
+        gdel = tl.load(gbuf_ptr + idx, mask=emitted | ghosts, other=0.0)
+    return gdel
 
 
 @triton.jit(
@@ -139,6 +168,7 @@ def _pull_back(
 def _backward_kernel(
     first_ptr,
     weights_ptr,
+    weights_by_target_ptr,
     proj_ptr,
     fan_out_ptr,
     first_reach_ptr,
@@ -173,6 +203,7 @@ def _backward_kernel(
     GRAD: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_S: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
 ):
     b = tl.program_id(0).to(tl.int64)
     idx = tl.arange(0, BLOCK_N)
@@ -303,21 +334,24 @@ def _backward_kernel(
             ghost = tested & ~fired
             if GRAD == EVENTS:
                 ghost = idx < 0
-            sources = (selected | ghost) & (fan_out > 0)
             if rk > 0:  # the last step's deliveries are never integrated
                 gdel = _pull_back(
                     scratch,
                     gdel_buf,
-                    sources,
+                    selected & (fan_out > 0),
+                    ghost & (fan_out > 0),
                     flags >> _COUNT_SHIFT,
                     gnext,
                     idx,
                     weights_ptr,
+                    weights_by_target_ptr,
                     grad_weights_ptr,
                     proj_ptr,
                     n_proj,
+                    GRAD != EVENTS,
                     BLOCK_N,
                     BLOCK_S,
+                    BLOCK_Q,
                 )
             else:
                 gdel = tl.zeros([BLOCK_N], dtype=tl.float32)
@@ -370,6 +404,7 @@ def backward_event_loop(
     _backward_kernel[(batch,)](
         first,
         dev.weights,
+        dev.weights_by_target,
         dev.projections,
         dev.fan_out,
         dev.first_reach,
@@ -404,6 +439,7 @@ def backward_event_loop(
         GRAD=GRAD_IDS[opts.grad],
         BLOCK_N=consts.block_n,
         BLOCK_S=consts.block_s,
+        BLOCK_Q=consts.block_q,
         **consts.launch_options(),
     )
     return grad_first, grad_weights

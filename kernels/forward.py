@@ -252,6 +252,7 @@ class StepConstants:
     by_rounds: bool
     block_n: int
     block_s: int
+    block_q: int  # synapses per lane and pass of the backward's pull-back (its tile's rows)
     num_warps: int
 
     def launch_options(self) -> dict[str, object]:
@@ -275,6 +276,7 @@ def step_constants(n: int, opts: RunOptions, dropout: float) -> StepConstants:
         lam=float32_scalar(opts.lam), dropout=float32_scalar(dropout),
         strategy=strategy_id(opts.strategy.name), by_rounds=by_rounds(f), block_n=block_n,
         block_s=max(2, min(triton.next_power_of_2(f), _TILE // block_n)),
+        block_q=max(1, min(8, _TILE // block_n)),
         num_warps=max(1, min(16, block_n // 128)))
 
 

@@ -8,6 +8,11 @@ weights of one source are one contiguous row), a convolution as ``weight.flatten
 (``[C_out, C_in, K, K]``). The input projections are not stored here: they deliver the whole
 frame at step 1, a dense op done for all T before the launch (``forward.first_step_currents``).
 
+The backward pass also reads the dense projections by target (``flat_weights(net,
+by_target=True)``: ``W`` ``[n_target, n_source_pooled]`` as stored, the conv parts unchanged, so
+every projection keeps its offset): a pull-back in which each source lane sums its own synapses
+then reads, for one target, consecutive weights on consecutive lanes.
+
 ``projections`` describes each stored projection by one row of int32 fields (``FIELDS``): its
 source and target neuron ranges, kind, offset in the flat weights and geometry. The kernels
 locate a synapse ``(source j, target i)`` arithmetically from them, which is the same rule as
@@ -41,6 +46,8 @@ class DeviceNetwork:
     theta: torch.Tensor  # float32
     decay: torch.Tensor  # float32
     out_start: int  # flat index of the first output neuron
+    # flat_weights(net, by_target=True): the backward pass's pull-back reads these.
+    weights_by_target: torch.Tensor | None = None
 
 
 def weight_dtype(net: Network) -> torch.dtype:
@@ -58,10 +65,10 @@ def stored_projections(net: Network) -> list[tuple[Projection, torch.Tensor]]:
     return [(p, w) for p, w in zip(net.projections, net.weights, strict=True) if p.source > 0]
 
 
-def flat_weights(net: Network) -> torch.Tensor:
+def flat_weights(net: Network, by_target: bool = False) -> torch.Tensor:
     """The stored projections' weights in the kernels' flat layout, a differentiable function
-    of ``net.weights``."""
-    parts = [w.t().reshape(-1) if p.kind != CONV else w.reshape(-1)
+    of ``net.weights``; ``by_target``: dense projections untransposed (one row per target)."""
+    parts = [w.t().reshape(-1) if p.kind != CONV and not by_target else w.reshape(-1)
              for p, w in stored_projections(net)]
     if not parts:
         return net.weights[0].new_zeros(0)

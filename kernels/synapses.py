@@ -26,6 +26,23 @@ def _field(proj_ptr, p, i):
 
 
 @triton.jit
+def _projection(proj_ptr, p):
+    """Row ``p`` of the projection table, its fields in layout.FIELDS order."""
+    return (_field(proj_ptr, p, 0), _field(proj_ptr, p, 1), _field(proj_ptr, p, 2),
+            _field(proj_ptr, p, 3), _field(proj_ptr, p, 4), _field(proj_ptr, p, 5),
+            _field(proj_ptr, p, 6), _field(proj_ptr, p, 7), _field(proj_ptr, p, 8),
+            _field(proj_ptr, p, 9), _field(proj_ptr, p, 10), _field(proj_ptr, p, 11),
+            _field(proj_ptr, p, 12), _field(proj_ptr, p, 13), _field(proj_ptr, p, 14),
+            _field(proj_ptr, p, 15), _field(proj_ptr, p, 16))
+
+
+@triton.jit
+def _pooled_position(src, h_in, w_in, pool):
+    """Channel, pooled row and pooled column of source ``src`` (index in its layer)."""
+    return src // (h_in * w_in), (src % (h_in * w_in)) // w_in // pool, src % w_in // pool
+
+
+@triton.jit
 def projection_segment(proj_ptr, p, sources, idx):
     """Positions ``[lo, hi)`` of projection ``p``'s sources in the compacted source list
     (compaction keeps neuron order and layers are contiguous)."""
@@ -41,29 +58,20 @@ def synapse_tile(scratch_ptr, start, stop, proj_ptr, p, idx, weights_ptr, BLOCK_
     ``p``, against every lane: their neuron ``j``, whether the slot is live, their count, the
     pooling's weight ``scale``, and per lane the weight ``offset``, ``hit`` and the weight
     (times ``scale``; 0 where no hit)."""
-    # Row p of the projection table, fields in layout.FIELDS order.
-    src_lo, tgt_lo, n_tgt = _field(proj_ptr, p, 0), _field(proj_ptr, p, 2), _field(proj_ptr, p, 3)
-    is_conv, w_base, c_in = _field(proj_ptr, p, 4), _field(proj_ptr, p, 5), _field(proj_ptr, p, 6)
-    h_in, w_in, pool = _field(proj_ptr, p, 7), _field(proj_ptr, p, 8), _field(proj_ptr, p, 9)
-    h_pooled, w_pooled = _field(proj_ptr, p, 10), _field(proj_ptr, p, 11)
-    kernel, stride, padding = (_field(proj_ptr, p, 12), _field(proj_ptr, p, 13),
-                               _field(proj_ptr, p, 14))
-    h_out, w_out = _field(proj_ptr, p, 15), _field(proj_ptr, p, 16)
+    (src_lo, _, tgt_lo, n_tgt, is_conv, w_base, c_in, h_in, w_in, pool, h_pooled, w_pooled,
+     kernel, stride, padding, h_out, w_out) = _projection(proj_ptr, p)
     # Targets: the lanes of the target layer. Lanes outside it are never dereferenced (every
     # load and atomic is masked by ``hit``), so their ``rel`` needs no clamp: a
     # ``tl.where(inside, rel, 0)`` here tied the lane vectors to the tile's layout and made
     # Triton 3.6 spill the step loop's state (docs/kernels.md#resources).
     rel = idx - tgt_lo
     inside = (rel >= 0) & (rel < n_tgt)
-    # Sources, as (channel, pooled row, pooled column); floor pooling drops the map's edge.
     s = start + tl.arange(0, BLOCK_S)
     live = s < stop
     j = tl.load(scratch_ptr + s, mask=live, other=0)
     count = tl.load(scratch_ptr + BLOCK_N + s, mask=live, other=0).to(tl.float32)
-    src = tl.where(live, j - src_lo, 0)
-    ch = src // (h_in * w_in)
-    y = (src % (h_in * w_in)) // w_in // pool
-    x = src % w_in // pool
+    # Sources, as (channel, pooled row, pooled column); floor pooling drops the map's edge.
+    ch, y, x = _pooled_position(tl.where(live, j - src_lo, 0), h_in, w_in, pool)
     kept = live & (y < h_pooled) & (x < w_pooled)
     scale = 1.0 / (pool * pool).to(tl.float32)
     # Each branch loads its own weights: a load after the branches join makes Triton 3.6 give
@@ -83,3 +91,58 @@ def synapse_tile(scratch_ptr, start, stop, proj_ptr, p, idx, weights_ptr, BLOCK_
         offset = w_base + row[:, None] * n_tgt + rel[None, :]
         w = tl.load(weights_ptr + offset, mask=hit, other=0.0).to(tl.float32) * scale
     return j, live, count, scale, offset, hit, w
+
+
+@triton.jit
+def delivery_gradient(gnext_ptr, proj_ptr, p, sources, idx, weights_by_target_ptr,
+                      BLOCK_N: tl.constexpr, BLOCK_Q: tl.constexpr):
+    """``sum_i W[i, j] * scale * gnext[i]`` over the synapses of projection ``p`` leaving each
+    ``sources`` lane ``j`` (0 on other lanes), ``gnext`` read from memory at the flat index and
+    the weights from the by-target layout (layout.py: for one target, consecutive sources
+    have consecutive weights, so a dense pass's loads are contiguous along the lanes).
+
+    The transpose of ``synapse_tile`` seen from the sources: each lane walks its own synapses,
+    ``BLOCK_Q`` per pass (dense: targets ``i``; conv: kernel taps ``(c_out, ky, kx)``, whose
+    target is ``y_out = (y_pooled(j) + padding - ky) / stride`` when that divides and lies in
+    the map), so a whole layer's pull-back needs no reduction across lanes and no atomics.
+    """
+    (src_lo, src_hi, tgt_lo, n_tgt, is_conv, w_base, c_in, h_in, w_in, pool, h_pooled,
+     w_pooled, kernel, stride, padding, h_out, w_out) = _projection(proj_ptr, p)
+    # Lanes outside the source layer are masked at every load, so their (negative) ``src``
+    # needs no clamp.
+    src = idx - src_lo
+    ch, y, x = _pooled_position(src, h_in, w_in, pool)
+    kept = sources & (src >= 0) & (idx < src_hi) & (y < h_pooled) & (x < w_pooled)
+    grad = tl.zeros([BLOCK_N], dtype=tl.float32)
+    # BLOCK_Q synapses per lane and pass, unrolled: one-dimensional over the lanes like the
+    # state (a [BLOCK_Q, BLOCK_N] tile made Triton 3.6 give the state the tile's layout, and
+    # spill), with BLOCK_Q loads in flight.
+    if is_conv != 0:
+        taps = n_tgt // (h_out * w_out) * kernel * kernel
+        for start in range(0, taps, BLOCK_Q):
+            for dq in tl.static_range(BLOCK_Q):
+                tap = start + dq
+                c_out, ky, kx = tap // (kernel * kernel), tap // kernel % kernel, tap % kernel
+                ny, nx = y + padding - ky, x + padding - kx
+                y_out, x_out = ny // stride, nx // stride
+                hit = (tl.where(tap < taps, kept, False) & (ny >= 0) & (nx >= 0)
+                       & (ny % stride == 0) & (nx % stride == 0) & (y_out < h_out)
+                       & (x_out < w_out))
+                offset = w_base + ((c_out * c_in + ch) * kernel + ky) * kernel + kx
+                w = tl.load(weights_by_target_ptr + offset, mask=hit, other=0.0)
+                target = tgt_lo + (c_out * h_out + y_out) * w_out + x_out
+                grad += w.to(tl.float32) * tl.load(gnext_ptr + target, mask=hit, other=0.0)
+    else:
+        row = (ch * h_pooled + y) * w_pooled + x
+        n_row = c_in * h_pooled * w_pooled
+        for start in range(0, n_tgt, BLOCK_Q):
+            for dq in tl.static_range(BLOCK_Q):
+                i = start + dq
+                hit = tl.where(i < n_tgt, kept, False)
+                w = tl.load(weights_by_target_ptr + w_base + i * n_row + row, mask=hit,
+                            other=0.0)
+                g = tl.load(gnext_ptr + tgt_lo + i, mask=i < n_tgt, other=0.0)
+                grad += w.to(tl.float32) * g
+    # The pooling's 1 / pool**2, once per sum (gradients are compared to 1e-4, not bitwise).
+    return grad * (1.0 / (pool * pool).to(tl.float32))
+

@@ -65,6 +65,8 @@ class Resources:
     shared_bytes: int
     sass_instructions: int
     barriers: int  # BAR instructions in the SASS (static count: CTA-wide syncs in the code)
+    fences: int  # MEMBAR instructions: GPU-wide fences (an acq_rel atomic brings one, and an
+    # L1 invalidation)
     block_n: int
     block_s: int
     num_warps: int
@@ -98,7 +100,7 @@ def signature_of(kernel, constants: dict, weights: str) -> dict[str, str]:
         base = name.removesuffix("_ptr")
         if name in constants:
             signature[name] = "constexpr"
-        elif name == "weights_ptr":
+        elif name in ("weights_ptr", "weights_by_target_ptr"):
             signature[name] = "*" + weights
         elif name.endswith("_ptr"):
             kind = "fp32" if base in FLOAT_POINTERS else "i64" if base in INT64_POINTERS else "i32"
@@ -114,7 +116,8 @@ def compile_spec(spec: Spec) -> Resources:
     kernel = kernels()[spec.kernel]
     consts = launch_constants(spec)
     constants = {"STRATEGY": consts.strategy, "BY_ROUNDS": consts.by_rounds,
-                 "BLOCK_N": consts.block_n, "BLOCK_S": consts.block_s, "SURROGATE": 0,
+                 "BLOCK_N": consts.block_n, "BLOCK_S": consts.block_s, "BLOCK_Q": consts.block_q,
+                 "SURROGATE": 0,
                  "GRAD": 1}  # grad="surrogate", the default rule
     options = consts.launch_options()
     if spec.kernel == "chunked":
@@ -153,11 +156,12 @@ def _read_cubin(cubin: bytes, consts) -> Resources:
         return int(match.group(1)) if match else 0
 
     instructions = len(re.findall(r"^\s+/\*[0-9a-f]{4,}\*/\s+\S", sass, re.MULTILINE))
-    barriers = len(re.findall(r"^\s+/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?BAR\.", sass,
-                              re.MULTILINE))
+    barriers, fences = (len(re.findall(rf"^\s+/\*[0-9a-f]{{4,}}\*/\s+(?:@!?U?P\w+\s+)?{op}\.",
+                                       sass, re.MULTILINE)) for op in ("BAR", "MEMBAR"))
     return Resources(registers=field("REG"), stack_bytes=field("STACK"),
                      shared_bytes=field("SHARED"), sass_instructions=instructions,
-                     barriers=barriers, block_n=consts.block_n, block_s=consts.block_s,
+                     barriers=barriers, fences=fences, block_n=consts.block_n,
+                     block_s=consts.block_s,
                      num_warps=consts.num_warps)
 
 
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"triton {triton.__version__}")
     header = (f"{'kernel':9}{'shape':12}{'sm':>3}{'strategy':>9}{'F':>4}{'w':>5}{'BLOCK_N':>8}"
               f"{'BLOCK_S':>8}{'warps':>6}{'regs':>5}{'stack B':>8}{'smem B':>7}{'SASS':>7}"
-              f"{'BAR':>5}")
+              f"{'BAR':>5}{'MEMBAR':>7}")
     print(header)
     for spec in specs(args.all, archs):
         res = compile_spec(spec)
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec.kernel:9}{spec.shape:12}{spec.arch:>3}{spec.strategy:>9}{spec.f:>4}"
               f"{spec.weights:>5}{res.block_n:>8}{res.block_s:>8}{res.num_warps:>6}"
               f"{res.registers:>5}{res.stack_bytes:>8}{res.shared_bytes:>7}"
-              f"{res.sass_instructions:>7}{res.barriers:>5}", flush=True)
+              f"{res.sass_instructions:>7}{res.barriers:>5}{res.fences:>7}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"triton": triton.__version__, "rows": rows},
                                               indent=1))

@@ -8,7 +8,7 @@ import logging
 import torch
 
 import asyncsim
-from asyncsim.kernels.layout import device_network
+from asyncsim.kernels.layout import device_network, flat_weights
 from asyncsim.simulate import auto_uses_triton
 
 
@@ -53,3 +53,14 @@ def test_auto_backend_says_when_a_cuda_network_falls_back(caplog):
         assert auto_uses_triton(asyncsim.Network([2, 3]), x)
         assert not auto_uses_triton(asyncsim.Network([2, 3]), torch.zeros(1, 1, 2))
     assert f"{MAX_NEURONS + 1} neurons exceed the Triton backward kernel's" in caplog.text
+
+
+def test_weights_by_target_keep_offsets_and_untranspose_dense_projections():
+    net = asyncsim.Network([(1, 4, 4), asyncsim.Conv(2, 3, padding=1),
+                            asyncsim.Conv(2, 3, padding=1), asyncsim.Dense(5, pool=2),
+                            asyncsim.Dense(3)])
+    by_source, by_target = flat_weights(net), flat_weights(net, by_target=True)
+    conv, dense, out = (w.detach() for w in net.weights[1:])
+    assert torch.equal(by_source, torch.cat([conv.flatten(), dense.t().flatten(),
+                                             out.t().flatten()]))
+    assert torch.equal(by_target, torch.cat([conv.flatten(), dense.flatten(), out.flatten()]))
