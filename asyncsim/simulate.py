@@ -52,8 +52,11 @@ def check_input(net: Network, x: torch.Tensor) -> torch.Tensor:
     if not (x.dtype.is_floating_point or x.dtype in (torch.uint8, torch.int16, torch.int32,
                                                      torch.int64, torch.bool)):
         raise ValueError(f"x: unsupported dtype {x.dtype}")
+    # Integer and boolean inputs (spike counts) are finite in float32 and bfloat16 alike, so
+    # only a floating input costs the host synchronisation of the check.
+    floating = x.dtype.is_floating_point
     x = x.to(weight.dtype)
-    if not bool(torch.isfinite(x).all()):
+    if floating and not bool(torch.isfinite(x).all()):
         raise ValueError("x: contains NaN or inf")
     return x
 

@@ -137,10 +137,20 @@ def _integrate_fire_enqueue(fs, ws, theta_ptr, seed, t, k, n, out_start, dropout
 
 
 @triton.jit
-def _write_keys(fs, ws, keys, seed, t, k, lam, n, STRATEGY: tl.constexpr, CHUNK: tl.constexpr):
+def _merge_min(best, held, low, count):
+    """Two (smallest key, lanes holding it) pairs merged: equal keys add their lanes."""
+    held = tl.where(low < best, count, tl.where(low == best, held + count, held))
+    return tl.minimum(best, low), held
+
+
+@triton.jit
+def _write_keys(fs, ws, keys, seed, t, k, lam, n, STRATEGY: tl.constexpr,
+                BY_ROUNDS: tl.constexpr, CHUNK: tl.constexpr):
     """Write every lane's ranking key (``_KEY_MAX`` where nothing is pending); return the
-    smallest and the largest pending key."""
+    smallest pending key, how many lanes hold it (the first round; counted only
+    ``BY_ROUNDS``), and the largest."""
     lo = tl.full([], _KEY_MAX, tl.int64)
+    held = tl.zeros([], tl.int32)
     hi = tl.full([], _KEY_MIN, tl.int64)
     for c0 in range(0, n, CHUNK):
         idx = c0 + tl.arange(0, CHUNK)
@@ -150,10 +160,14 @@ def _write_keys(fs, ws, keys, seed, t, k, lam, n, STRATEGY: tl.constexpr, CHUNK:
         pre = tl.load(fs + _PRE * n + idx, mask=valid, other=0.0)
         key = tl.where(pending, ranking_key(STRATEGY, seed, t, k, idx, since, pre, lam), _KEY_MAX)
         tl.store(keys + idx, key, mask=valid)
-        lo = tl.minimum(lo, tl.min(key, 0))
+        if BY_ROUNDS:
+            low, count = min_and_count(key)
+            lo, held = _merge_min(lo, held, low, count)
+        else:
+            lo = tl.minimum(lo, tl.min(key, 0))
         hi = tl.maximum(hi, tl.max(tl.where(pending, key, _KEY_MIN), 0))
     tl.debug_barrier()
-    return lo, hi
+    return lo, held, hi
 
 
 @triton.jit
@@ -165,8 +179,7 @@ def _min_above(keys, floor, n, CHUNK: tl.constexpr):
         idx = c0 + tl.arange(0, CHUNK)
         key = tl.load(keys + idx, mask=idx < n, other=_KEY_MAX)
         low, count = min_and_count(tl.where(key > floor, key, _KEY_MAX))
-        held = tl.where(low < best, count, tl.where(low == best, held + count, held))
-        best = tl.minimum(best, low)
+        best, held = _merge_min(best, held, low, count)
     return best, held
 
 
@@ -174,13 +187,13 @@ def _min_above(keys, floor, n, CHUNK: tl.constexpr):
 def _kth_key(fs, ws, keys, seed, t, k, lam, n, f, STRATEGY: tl.constexpr,
              BY_ROUNDS: tl.constexpr, CHUNK: tl.constexpr):
     """The ``f``-th smallest pending key, found as selection.select_top_f finds it: by rounds
-    of the next smallest key (small F) or by bisection over the keys' range, each round a pass
-    over the chunks; and the number of keys below it."""
-    lo, hi = _write_keys(fs, ws, keys, seed, t, k, lam, n, STRATEGY, CHUNK)
+    of the next smallest key (small F; the first round comes with the keys) or by bisection
+    over the keys' range, each round a pass over the chunks; and the number of keys below
+    it."""
+    lo, taken, hi = _write_keys(fs, ws, keys, seed, t, k, lam, n, STRATEGY, BY_ROUNDS, CHUNK)
     if BY_ROUNDS:
         # More than f lanes are pending and no key reaches _KEY_MAX, so the rounds end on a
         # real key (as selection._kth_by_rounds).
-        lo, taken = _min_above(keys, _KEY_MIN, n, CHUNK)
         while taken < f:
             lo, more = _min_above(keys, lo, n, CHUNK)
             taken += more

@@ -4,7 +4,11 @@ On a GPU only (``triton.testing.do_bench``). For each network and variant (warps
 tile), times the forward launch and forward + backward at F = 8 on the workload of
 ``asyncsim bench`` (the same network init and input), so the defaults of
 ``kernels.forward.step_constants`` can be chosen from measurements (docs/kernels.md#resources:
-registers and spills of each variant come from scripts/kernel_resources.py).
+registers and spills of each variant come from scripts/kernel_resources.py). The last row of
+each network times the forward on the chunked kernel (kernels/chunked.py, state in global
+memory, its own launch constants; no backward), which compiles without spills where the
+register kernel spills (the conv shape): whether it is faster there decides where
+``MAX_NEURONS`` should stand.
 
     python scripts/tune_launch.py            # the standard dense shape and the conv N-MNIST one
 """
@@ -29,6 +33,7 @@ NETWORKS = {
               "in_shape": [2, 34, 34]}, [(16, 2), (32, 2), (32, 4)]),
 }
 DEFAULT = forward.step_constants
+REGISTER_LIMIT = forward.MAX_NEURONS
 
 
 def use_constants(num_warps: int, block_s: int) -> None:
@@ -41,6 +46,16 @@ def use_constants(num_warps: int, block_s: int) -> None:
     forward.step_constants = backward.step_constants = patched
 
 
+def median_ms(network: dict, mode: str) -> float:
+    grid = {**network, "batch": 256, "steps": 10, "rate": 0.015, "F": 8, "mode": mode,
+            "backend": "triton", "device": "cuda"}
+    cfg = expand_grid(grid)[0]
+    net, x = make_workload(cfg)
+    run = functools.partial(run_once, cfg, net, x)
+    run()  # compile
+    return statistics.median(triton.testing.do_bench(run, return_mode="all"))
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("tune_launch: needs a CUDA device")
@@ -49,18 +64,17 @@ def main() -> int:
     for name, (network, variants) in NETWORKS.items():
         for num_warps, block_s in variants:
             use_constants(num_warps, block_s)
-            times = []
-            for mode in ("forward", "backward"):
-                grid = {**network, "batch": 256, "steps": 10, "rate": 0.015, "F": 8,
-                        "mode": mode, "backend": "triton", "device": "cuda"}
-                cfg = expand_grid(grid)[0]
-                net, x = make_workload(cfg)
-                run = functools.partial(run_once, cfg, net, x)
-                run()  # compile
-                times.append(statistics.median(
-                    triton.testing.do_bench(run, return_mode="all")))
+            times = [median_ms(network, mode) for mode in ("forward", "backward")]
             print(f"{name:8}{num_warps:>6}{block_s:>8}{times[0]:>12.3f}{times[1]:>12.3f}",
                   flush=True)
+        forward.step_constants = backward.step_constants = DEFAULT
+        # Every network past MAX_NEURONS runs the chunked kernel.
+        forward.MAX_NEURONS = 0
+        try:
+            print(f"{name + ' chunked':14}{'':>8}{median_ms(network, 'forward'):>12.3f}"
+                  f"{'-':>12}", flush=True)
+        finally:
+            forward.MAX_NEURONS = REGISTER_LIMIT
     forward.step_constants = backward.step_constants = DEFAULT
     return 0
 

@@ -97,6 +97,15 @@ def test_non_finite_input_is_rejected(net):
         asyncsim.simulate(net, x)
 
 
+def test_spike_inputs_skip_the_finiteness_check_and_match_float_inputs(net, monkeypatch):
+    spikes = torch.rand(3, 2, SIZES[0], generator=torch.Generator().manual_seed(0)) < 0.5
+    want = asyncsim.simulate(net, spikes.float())
+    # Integer and boolean inputs cannot hold NaN or inf: no device-to-host check for them.
+    monkeypatch.setattr(torch, "isfinite", lambda t: pytest.fail("x was checked for NaN"))
+    for x in (spikes, spikes.to(torch.uint8)):
+        assert torch.equal(asyncsim.simulate(net, x).counts, want.counts)
+
+
 def test_infinite_f_spellings_agree(net):
     x = binary_input(4, 2, SIZES[0], 0.4, 5)
     runs = [asyncsim.simulate(net, x, F=f).counts for f in (None, float("inf"), "inf", 10**6)]
