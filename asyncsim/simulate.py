@@ -9,7 +9,7 @@ import torch
 
 from .layered import simulate_layered
 from .network import Network
-from .reference import RunOptions, needs_grad, simulate_reference
+from .reference import RunOptions, simulate_reference
 from .result import SimResult
 from .rng import sample_seeds
 from .strategies import get_strategy
@@ -127,30 +127,20 @@ def simulate(
 
 
 def auto_uses_triton(net: Network, x: torch.Tensor) -> bool:
-    """``backend="auto"``: the Triton kernels for CUDA tensors (the chunked forward kernel past
-    ``MAX_NEURONS`` neurons), else the reference; with gradients, the reference past
-    ``MAX_NEURONS`` (the backward kernel keeps its state in registers). A CUDA run that falls
-    back is logged (logger ``asyncsim``, warning, once per reason), never silent."""
+    """``backend="auto"``: the Triton kernels for CUDA tensors, else the reference. A network
+    past ``MAX_NEURONS`` runs the chunked kernels (state in global memory, forward and
+    backward); that choice is logged (logger ``asyncsim``, info, once per size)."""
     if not x.is_cuda:
         return False
-    if not needs_grad(net, x) or triton_ready(net):
-        return True
     from .kernels.forward import MAX_NEURONS
 
-    reason = (f"backend='auto': the reference backend computes this CUDA network's gradients: "
-              f"its {net.n_neurons} neurons exceed the Triton backward kernel's {MAX_NEURONS}")
-    if reason not in _LOGGED:
-        _LOGGED.add(reason)
-        _log.warning(reason)
-    return False
-
-
-def triton_ready(net: Network) -> bool:
-    """Whether the Triton kernels can also compute the network's gradients (the backward kernel
-    holds at most ``MAX_NEURONS`` neurons in registers; asyncsim/triton_autograd.py)."""
-    from .kernels.forward import MAX_NEURONS
-
-    return net.n_neurons <= MAX_NEURONS
+    if net.n_neurons > MAX_NEURONS:
+        reason = (f"backend='auto': Triton's chunked kernels for this CUDA network: its "
+                  f"{net.n_neurons} neurons exceed the register kernels' {MAX_NEURONS}")
+        if reason not in _LOGGED:
+            _LOGGED.add(reason)
+            _log.info(reason)
+    return True
 
 
 _log = logging.getLogger("asyncsim")

@@ -10,7 +10,9 @@ can differentiate it by itself:
   torch's autograd turns their gradients into those of ``x``, the input weights, the biases and
   the hidden weights;
 - ``asyncsim::event_loop`` (forward kernel, saving each timestep's start state) and
-  ``asyncsim::event_loop_backward`` (``kernels/backward.py``) are ``torch.library`` custom ops
+  ``asyncsim::event_loop_backward`` (``kernels/backward.py``; past ``MAX_NEURONS`` the chunked
+  kernels, ``kernels/chunked.py`` and ``kernels/chunked_backward.py``) are ``torch.library``
+  custom ops
   joined by ``register_autograd``, with fake implementations, so ``torch.compile`` can trace a
   model around them (the ops stay opaque: graph breaks elsewhere in ``simulate`` are harmless).
 
@@ -25,6 +27,7 @@ from torch import Tensor
 
 from .kernels import forward
 from .kernels.backward import GRAD_IDS, backward_event_loop
+from .kernels.chunked import launch_chunked
 from .kernels.layout import DeviceNetwork, device_network, flat_weights
 from .kernels.records import EventBuffers
 from .network import Network
@@ -90,7 +93,8 @@ def event_loop(
     dev, seeds, opts, dropout = _unpack(weights, tables, ints, reals, strategy)
     first = first.contiguous()
     start_state = (torch.empty_like(first), torch.empty_like(first, dtype=torch.int32))
-    res = forward.launch(
+    run = forward.launch if first.shape[2] <= forward.MAX_NEURONS else launch_chunked
+    res = run(
         dev, first, seeds, opts, dropout, EventBuffers(first.shape[1], 0, first.device), start_state
     )
     # The three statistics are views of one launch buffer: outputs of an op must not alias.
@@ -216,12 +220,6 @@ def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
     if not needs_grad(net, x):
         return forward.simulate_triton(net, x, opts)
     forward.check_call(net, x)
-    if net.n_neurons > forward.MAX_NEURONS:
-        raise ValueError(
-            f"sizes: gradients on the Triton backend need at most {forward.MAX_NEURONS} neurons "
-            f"(the backward kernel keeps a sample's state in registers), got {net.n_neurons}; "
-            f"use backend='reference' or 'auto', or run without gradients"
-        )
     dev = device_network(net, x.device)
     tables = [
         dev.projections,

@@ -38,6 +38,8 @@ import triton.language as tl
 
 from asyncsim.reference import RunOptions
 
+from . import forward
+from .dynamics import COUNT_SHIFT, FIRED, OPEN, SELECTED, TESTED
 from .forward import compact_sources, forward_step, propagate, step_constants, timestep_start
 from .layout import DeviceNetwork
 from .synapses import delivery_gradient, projection_segment, synapse_tile
@@ -61,12 +63,6 @@ GRAD_IDS: dict[str, int] = {
     "dense": DENSE.value,
 }
 
-# Flag bits of the per-step scratch; the sent count is stored above them.
-_TESTED: tl.constexpr = tl.constexpr(1)
-_FIRED: tl.constexpr = tl.constexpr(2)
-_SELECTED: tl.constexpr = tl.constexpr(4)
-_OPEN: tl.constexpr = tl.constexpr(8)
-_COUNT_SHIFT: tl.constexpr = tl.constexpr(4)
 
 
 @triton.jit
@@ -302,11 +298,11 @@ def _backward_kernel(
                         BLOCK_S,
                     )
             flags = (
-                tl.where(tested & spiking, _TESTED, 0)
-                | tl.where(fired, _FIRED, 0)
-                | tl.where(selected, _SELECTED, 0)
-                | tl.where(open_, _OPEN, 0)
-                | (sent << _COUNT_SHIFT)
+                tl.where(tested & spiking, TESTED, 0)
+                | tl.where(fired, FIRED, 0)
+                | tl.where(selected, SELECTED, 0)
+                | tl.where(open_, OPEN, 0)
+                | (sent << COUNT_SHIFT)
             )
             step_row = (k - 1).to(tl.int64) * n + idx
             tl.store(trace_v + step_row, v, mask=valid)
@@ -327,9 +323,9 @@ def _backward_kernel(
             step_row = (kk - 1).to(tl.int64) * n + idx
             v = tl.load(trace_v + step_row, mask=valid, other=0.0)
             flags = tl.load(trace_flags + step_row, mask=valid, other=0)
-            tested = (flags & _TESTED) != 0
-            fired = (flags & _FIRED) != 0
-            selected = (flags & _SELECTED) != 0
+            tested = (flags & TESTED) != 0
+            fired = (flags & FIRED) != 0
+            selected = (flags & SELECTED) != 0
             # Silent tests pass their spike variable on, except under grad="events".
             ghost = tested & ~fired
             if GRAD == EVENTS:
@@ -340,7 +336,7 @@ def _backward_kernel(
                     gdel_buf,
                     selected & (fan_out > 0),
                     ghost & (fan_out > 0),
-                    flags >> _COUNT_SHIFT,
+                    flags >> COUNT_SHIFT,
                     gnext,
                     idx,
                     weights_ptr,
@@ -360,7 +356,7 @@ def _backward_kernel(
             g_spike += tl.where(ghost, gdel, 0.0)
             dsdv = tl.where(tested, surrogate_grad(v - theta, SURROGATE, scale), 0.0)
             gu = tl.where(fired, 0.0, gu) + g_spike * dsdv
-            integrates = (flags & _OPEN) != 0
+            integrates = (flags & OPEN) != 0
             if kk == 1:
                 integrates = first_reach
             gnext = tl.where(integrates, gu, 0.0)
@@ -387,7 +383,8 @@ def backward_event_loop(
     ``dev``, ``first``, ``seeds``, ``opts`` and ``dropout`` are those of the forward launch
     (``forward.launch``), ``start_state`` what it saved and ``forward_steps`` its ``[T, B]``
     steps; ``grad_counts`` ``[T, B, N]`` and ``grad_membrane`` ``[T, B, n_out]`` the incoming
-    gradients; ``surrogate`` a name of ``SURROGATE_IDS`` with its ``scale``.
+    gradients; ``surrogate`` a name of ``SURROGATE_IDS`` with its ``scale``. Networks past
+    ``MAX_NEURONS`` run the chunked backward kernel (kernels/chunked_backward.py).
     """
     steps_t, batch, n = first.shape
     device = first.device
@@ -395,11 +392,20 @@ def backward_event_loop(
     max_k = int(forward_steps.max()) if forward_steps.numel() else 1
     grad_first = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
     grad_weights = torch.zeros(dev.weights.numel(), dtype=torch.float32, device=device)
-    scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
-    gdel = torch.empty(batch, consts.block_n, dtype=torch.float32, device=device)
     # The per-timestep recomputation: v and flags of every step of one timestep, per sample.
     trace_v = torch.empty(batch, max_k, n, dtype=torch.float32, device=device)
     trace_flags = torch.empty(batch, max_k, n, dtype=torch.int32, device=device)
+    incoming = (grad_counts.float().contiguous(), grad_membrane.float().contiguous())
+    if n > forward.MAX_NEURONS:
+        # Imported here: chunked_backward imports this module's rules and surrogates.
+        from .chunked_backward import launch_chunked_backward
+
+        launch_chunked_backward(dev, first, seeds, consts, start_state, incoming,
+                                (grad_first, grad_weights), (trace_v, trace_flags),
+                                surrogate, opts.grad, scale)
+        return grad_first, grad_weights
+    scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
+    gdel = torch.empty(batch, consts.block_n, dtype=torch.float32, device=device)
     u_start, q_start = start_state
     _backward_kernel[(batch,)](
         first,
@@ -413,8 +419,7 @@ def backward_event_loop(
         seeds,
         u_start,
         q_start,
-        grad_counts.float().contiguous(),
-        grad_membrane.float().contiguous(),
+        *incoming,
         grad_first,
         grad_weights,
         scratch,

@@ -19,8 +19,8 @@ over the projection's source tiles, accumulating each lane's current in the regi
 order (projection, then source tile), so float sums round the same way.
 
 A barrier follows every phase that stores what other threads of the program load next.
-Gradients are not computed here (the backward kernel keeps its state in registers):
-``asyncsim.simulate`` runs such networks on the reference backend when gradients are needed.
+With gradients the launch saves each timestep's start state, and ``chunked_backward.py``
+recomputes the timesteps with this kernel's ``step`` (its ``TRACE`` hooks writing the trace).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import triton.language as tl
 from asyncsim.reference import RunOptions
 from asyncsim.result import SimResult
 
-from .dynamics import integrate_fire_enqueue
+from .dynamics import COUNT_SHIFT, FIRED, OPEN, SELECTED, TESTED, integrate_fire_enqueue
 from .layout import DeviceNetwork
 from .records import EventBuffers, append_records
 from .selection import min_and_count
@@ -60,11 +60,15 @@ _REFRACTORY: tl.constexpr = tl.constexpr(2)
 _REACH: tl.constexpr = tl.constexpr(3)
 _COUNT: tl.constexpr = tl.constexpr(4)
 _SENT: tl.constexpr = tl.constexpr(5)
-FLOAT_ROWS, INT_ROWS = 3, 6
+# The backward's recomputation (chunked_backward.py): the targets of the previous step's silent
+# spike variables (grad="surrogate").
+SILENT_REACH: tl.constexpr = tl.constexpr(6)
+FLOAT_ROWS: tl.constexpr = tl.constexpr(3)
+INT_ROWS: tl.constexpr = tl.constexpr(7)
 
 
 @triton.jit
-def _lower_bound(list_ptr, length, value):
+def lower_bound(list_ptr, length, value):
     """The first position of the ascending list ``[0, length)`` holding ``value`` or more."""
     lo = tl.zeros([], tl.int32)
     hi = length
@@ -77,18 +81,58 @@ def _lower_bound(list_ptr, length, value):
 
 
 @triton.jit
-def _timestep_start(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n,
-                    CHUNK: tl.constexpr):
+def sample_workspace(float_ptr, int_ptr, keys_ptr, scratch_ptr, n, STRIDE: tl.constexpr):
+    """This program's sample and its rows of the workspaces: float and int state, keys and
+    source list."""
+    b = tl.program_id(0).to(tl.int64)
+    return (b, float_ptr + b * (FLOAT_ROWS * n), int_ptr + b * (INT_ROWS * n),
+            keys_ptr + b * n, scratch_ptr + b * (2 * STRIDE))
+
+
+@triton.jit
+def list_lanes(scratch, n_listed, lanes, values, idx, STRIDE: tl.constexpr):
+    """Append the ``lanes`` of a chunk to the source list of length ``n_listed`` (their index,
+    and ``values`` in the list's second row), in lane order; return the new length."""
+    slot = n_listed + tl.cumsum(lanes.to(tl.int32), 0) - 1
+    tl.store(scratch + slot, idx, mask=lanes)
+    tl.store(scratch + STRIDE + slot, values, mask=lanes)
+    return n_listed + tl.sum(lanes.to(tl.int32), 0)
+
+
+@triton.jit
+def listed_segment(scratch, n_listed, proj_ptr, p):
+    """Projection ``p``'s sources in the list (positions ``[lo, hi)``: the list is in neuron
+    order and layers are contiguous) and its target neurons ``[tgt_lo, tgt_hi)``."""
+    lo = lower_bound(scratch, n_listed, tl.load(proj_ptr + p * N_FIELDS + 0))
+    hi = lower_bound(scratch, n_listed, tl.load(proj_ptr + p * N_FIELDS + 1))
+    tgt_lo = tl.load(proj_ptr + p * N_FIELDS + 2)
+    return lo, hi, tgt_lo, tgt_lo + tl.load(proj_ptr + p * N_FIELDS + 3)
+
+
+@triton.jit
+def start_timestep(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, u_start_ptr,
+                    q_start_ptr, save, RESTORE: tl.constexpr, CHUNK: tl.constexpr):
     """The timestep's Start (docs/semantics.md#dynamics) for every chunk: leak; carried entries
     pending since step 0; p and r reset; the currents and reach of step 1; the timestep's
-    counts zeroed."""
+    counts zeroed. ``save``: also store the membrane after the leak and the queue at
+    ``out_row`` of ``u_start``/``q_start`` ``[T, B, N]``; ``RESTORE``: take them from there
+    instead (the backward's recomputation; every pending entry is then pending since 0)."""
     for c0 in range(0, n, CHUNK):
         idx = c0 + tl.arange(0, CHUNK)
         valid = idx < n
-        u = tl.load(fs + _U * n + idx, mask=valid) * tl.load(decay_ptr + idx, mask=valid)
-        queue = tl.load(ws + _QUEUE * n + idx, mask=valid)
-        since = tl.where(queue > 0, 0, tl.load(ws + _SINCE * n + idx, mask=valid))
         zero = tl.zeros([CHUNK], tl.int32)
+        if RESTORE:
+            u = tl.load(u_start_ptr + out_row * n + idx, mask=valid)
+            queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid)
+            since = zero
+            tl.store(ws + _QUEUE * n + idx, queue, mask=valid)
+        else:
+            u = tl.load(fs + _U * n + idx, mask=valid) * tl.load(decay_ptr + idx, mask=valid)
+            queue = tl.load(ws + _QUEUE * n + idx, mask=valid)
+            since = tl.where(queue > 0, 0, tl.load(ws + _SINCE * n + idx, mask=valid))
+            if save != 0:
+                tl.store(u_start_ptr + out_row * n + idx, u, mask=valid)
+                tl.store(q_start_ptr + out_row * n + idx, queue, mask=valid)
         tl.store(fs + _U * n + idx, u, mask=valid)
         tl.store(fs + _PRE * n + idx, zero.to(tl.float32), mask=valid)
         tl.store(fs + _CURRENT * n + idx, tl.load(first_ptr + out_row * n + idx, mask=valid),
@@ -98,14 +142,18 @@ def _timestep_start(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n,
         tl.store(ws + _REACH * n + idx, tl.load(first_reach_ptr + idx, mask=valid), mask=valid)
         tl.store(ws + _COUNT * n + idx, zero, mask=valid)
         tl.store(ws + _SENT * n + idx, zero, mask=valid)
+        tl.store(ws + SILENT_REACH * n + idx, zero, mask=valid)
     tl.debug_barrier()
 
 
 @triton.jit
 def _integrate_fire_enqueue(fs, ws, theta_ptr, seed, t, k, n, out_start, dropout, fires_buf,
-                            n_fires, capacity, record, CHUNK: tl.constexpr):
+                            n_fires, capacity, record, trace_v, trace_flags,
+                            TRACE: tl.constexpr, CHUNK: tl.constexpr):
     """Phases a-c for every chunk; returns the pending count, the output fires and the fire
-    records' count."""
+    records' count. ``TRACE``: also store the step's ``v`` and its tested (by the forward),
+    fired and open lanes (``dynamics`` flag bits) at row ``k - 1`` of ``trace_v`` and
+    ``trace_flags`` ``[K, N]``."""
     n_pending = tl.zeros([], tl.int32)
     n_out_fired = tl.zeros([], tl.int32)
     for c0 in range(0, n, CHUNK):
@@ -119,8 +167,15 @@ def _integrate_fire_enqueue(fs, ws, theta_ptr, seed, t, k, n, out_start, dropout
         refractory = tl.load(ws + _REFRACTORY * n + idx, mask=valid, other=1) != 0
         reach = tl.load(ws + _REACH * n + idx, mask=valid, other=0) != 0
         theta = tl.load(theta_ptr + idx, mask=valid, other=1.0)
-        u, queue, since, pre, refractory, v, _, fired = integrate_fire_enqueue(
+        if TRACE:
+            open_ = ~refractory
+        u, queue, since, pre, refractory, v, tested, fired = integrate_fire_enqueue(
             u, queue, since, pre, refractory, current, reach, theta, seed, t, k, idx, dropout)
+        if TRACE:
+            row = (k - 1).to(tl.int64) * n + idx
+            tl.store(trace_v + row, v, mask=valid)
+            tl.store(trace_flags + row, tl.where(tested, TESTED, 0) | tl.where(fired, FIRED, 0)
+                     | tl.where(open_, OPEN, 0), mask=valid)
         tl.store(fs + _U * n + idx, u, mask=valid)
         tl.store(fs + _PRE * n + idx, pre, mask=valid)
         tl.store(ws + _QUEUE * n + idx, queue, mask=valid)
@@ -218,13 +273,14 @@ def _kth_key(fs, ws, keys, seed, t, k, lam, n, f, STRATEGY: tl.constexpr,
 
 @triton.jit
 def _select_and_compact(fs, ws, keys, scratch, fan_out_ptr, kth, room, t, k, n,
-                        emits_buf, n_emits, capacity, record, STRIDE: tl.constexpr,
-                        CHUNK: tl.constexpr):
+                        emits_buf, n_emits, capacity, record, trace_flags, TRACE: tl.constexpr,
+                        STRIDE: tl.constexpr, CHUNK: tl.constexpr):
     """Take the selected entries off the queue (the pending keys below ``kth`` and the first
     ``room`` tied ones; with ``kth = _KEY_MAX`` and ``room >= n``, every pending entry), list
     the selected neurons that have targets (with their counts) in the source list, clear the
     currents and reach for the next step; returns the list's length and the emission records'
-    count."""
+    count. ``TRACE``: add the selected lanes and their sent counts to row ``k - 1`` of
+    ``trace_flags``."""
     n_src = tl.zeros([], tl.int32)
     ties_before = tl.zeros([], tl.int32)
     for c0 in range(0, n, CHUNK):
@@ -240,11 +296,13 @@ def _select_and_compact(fs, ws, keys, scratch, fan_out_ptr, kth, room, t, k, n,
         tl.store(ws + _QUEUE * n + idx, tl.where(selected, 0, queue), mask=valid)
         total = tl.load(ws + _SENT * n + idx, mask=valid, other=0)
         tl.store(ws + _SENT * n + idx, total + sent, mask=valid)
+        if TRACE:
+            row = (k - 1).to(tl.int64) * n + idx
+            flags = tl.load(trace_flags + row, mask=valid, other=0)
+            tl.store(trace_flags + row, flags | tl.where(selected, SELECTED, 0)
+                     | (sent << COUNT_SHIFT), mask=valid)
         sources = selected & (tl.load(fan_out_ptr + idx, mask=valid, other=0) > 0)
-        slot = n_src + tl.cumsum(sources.to(tl.int32), 0) - 1
-        tl.store(scratch + slot, idx, mask=sources)
-        tl.store(scratch + STRIDE + slot, sent, mask=sources)
-        n_src += tl.sum(sources.to(tl.int32), 0)
+        n_src = list_lanes(scratch, n_src, sources, sent, idx, STRIDE)
         tl.store(fs + _CURRENT * n + idx, tl.zeros([CHUNK], tl.float32), mask=valid)
         tl.store(ws + _REACH * n + idx, tl.zeros([CHUNK], tl.int32), mask=valid)
         if record != 0:
@@ -254,27 +312,29 @@ def _select_and_compact(fs, ws, keys, scratch, fan_out_ptr, kth, room, t, k, n,
 
 
 @triton.jit
-def _propagate(fs, ws, scratch, n_src, weights_ptr, proj_ptr, n_proj, n, STRIDE: tl.constexpr,
-               CHUNK: tl.constexpr, BLOCK_S: tl.constexpr):
-    """Deliver the listed sources' counts along their synapses, target chunk by target chunk."""
+def propagate_listed(fs, ws, scratch, n_src, weights_ptr, proj_ptr, n_proj, n,
+                     REACH_ROW: tl.constexpr, CURRENTS: tl.constexpr, STRIDE: tl.constexpr,
+                     CHUNK: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Deliver the listed sources' counts along their synapses, target chunk by target chunk,
+    marking their targets in row ``REACH_ROW``; without ``CURRENTS``, only the marks (the
+    backward's silent reach)."""
     for p in range(0, n_proj):
-        lo = _lower_bound(scratch, n_src, tl.load(proj_ptr + p * N_FIELDS + 0))
-        hi = _lower_bound(scratch, n_src, tl.load(proj_ptr + p * N_FIELDS + 1))
-        tgt_lo = tl.load(proj_ptr + p * N_FIELDS + 2)
-        tgt_hi = tgt_lo + tl.load(proj_ptr + p * N_FIELDS + 3)
+        lo, hi, tgt_lo, tgt_hi = listed_segment(scratch, n_src, proj_ptr, p)
         if lo < hi:
             for c0 in range(tgt_lo - tgt_lo % CHUNK, tgt_hi, CHUNK):
                 idx = c0 + tl.arange(0, CHUNK)
                 valid = idx < n
                 current = tl.load(fs + _CURRENT * n + idx, mask=valid, other=0.0)
-                reach = tl.load(ws + _REACH * n + idx, mask=valid, other=0) != 0
+                reach = tl.load(ws + REACH_ROW * n + idx, mask=valid, other=0) != 0
                 for start in range(lo, hi, BLOCK_S):
                     _, _, count, _, _, hit, w = synapse_tile(scratch, start, hi, proj_ptr, p,
                                                              idx, weights_ptr, STRIDE, BLOCK_S)
-                    current += tl.sum(w * count[:, None], 0)
+                    if CURRENTS:
+                        current += tl.sum(w * count[:, None], 0)
                     reach = reach | (tl.max(hit.to(tl.int32), 0) > 0)
-                tl.store(fs + _CURRENT * n + idx, current, mask=valid)
-                tl.store(ws + _REACH * n + idx, reach.to(tl.int32), mask=valid)
+                if CURRENTS:
+                    tl.store(fs + _CURRENT * n + idx, current, mask=valid)
+                tl.store(ws + REACH_ROW * n + idx, reach.to(tl.int32), mask=valid)
     tl.debug_barrier()
 
 
@@ -299,21 +359,55 @@ def _timestep_end(fs, ws, fan_out_ptr, counts_ptr, membrane_ptr, out_row, n, out
     return emitted, synops
 
 
+@triton.jit
+def step(fs, ws, keys, scratch, t, k, first_out, seed, theta_ptr, fan_out_ptr, weights_ptr,
+         proj_ptr, n_proj, n, out_start, f, max_steps, stop_after, lam, dropout, fires_buf,
+         n_fires, emits_buf, n_emits, capacity, record, trace_v, trace_flags,
+         STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, TRACE: tl.constexpr,
+         STRIDE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Forward step ``k`` over the workspace (phases a-d and the propagation), shared by the
+    forward kernel and the backward's recomputation (``TRACE``: with the step's trace rows).
+    Returns the step of the first output spike, whether the timestep goes on and the records'
+    counts."""
+    n_pending, n_out_fired, n_fires = _integrate_fire_enqueue(
+        fs, ws, theta_ptr, seed, t, k, n, out_start, dropout, fires_buf, n_fires, capacity,
+        record, trace_v, trace_flags, TRACE, CHUNK)
+    first_out = tl.where((first_out < 0) & (n_out_fired > 0), k, first_out)
+    # A budget ending the timestep here selects nothing (F = 0): the queue carries over.
+    stop = (k >= max_steps) | ((first_out >= 0) & (k >= first_out + stop_after))
+    f_step = tl.where(stop, 0, f)
+    # Everything fits (no ranking): every key is at most _KEY_MAX, and n leaves room for
+    # every tie.
+    kth = tl.full([], _KEY_MAX, tl.int64)
+    room = n + tl.zeros([], tl.int32)
+    if n_pending > f_step:
+        kth, below = _kth_key(fs, ws, keys, seed, t, k, lam, n, f_step, STRATEGY, BY_ROUNDS,
+                              CHUNK)
+        room = f_step - below
+    n_src, n_emits = _select_and_compact(
+        fs, ws, keys, scratch, fan_out_ptr, kth, room, t, k, n, emits_buf, n_emits, capacity,
+        record, trace_flags, TRACE, STRIDE, CHUNK)
+    propagate_listed(fs, ws, scratch, n_src, weights_ptr, proj_ptr, n_proj, n, _REACH, True,
+                     STRIDE, CHUNK, BLOCK_S)
+    # The timestep ends once nothing is queued and nothing emitted has a target.
+    idle = (n_pending <= f_step) & (n_src == 0)
+    return first_out, ~(stop | idle), n_fires, n_emits
+
+
 @triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
-                               "stop_after", "capacity", "record"])
+                               "stop_after", "capacity", "record", "save"])
 def _chunked_event_loop_kernel(
     first_ptr, weights_ptr, proj_ptr, fan_out_ptr, first_reach_ptr, theta_ptr, decay_ptr,
     seeds_ptr, float_ptr, int_ptr, keys_ptr, scratch_ptr, counts_ptr, membrane_ptr, steps_ptr,
     emitted_ptr, synops_ptr, fires_ptr, n_fires_ptr, emissions_ptr, n_emissions_ptr,
+    u_start_ptr, q_start_ptr,
     n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, capacity, record,
+    save,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, STRIDE: tl.constexpr, CHUNK: tl.constexpr,
     BLOCK_S: tl.constexpr,
 ):
-    b = tl.program_id(0).to(tl.int64)
-    fs = float_ptr + b * (3 * n)
-    ws = int_ptr + b * (6 * n)
-    keys = keys_ptr + b * n
-    scratch = scratch_ptr + b * (2 * STRIDE)
+    b, fs, ws, keys, scratch = sample_workspace(float_ptr, int_ptr, keys_ptr, scratch_ptr, n,
+                                                STRIDE)
     seed = tl.load(seeds_ptr + b)
     fires_buf = fires_ptr + b * capacity * 4
     emits_buf = emissions_ptr + b * capacity * 4
@@ -321,35 +415,18 @@ def _chunked_event_loop_kernel(
     n_emits = tl.zeros([], tl.int32)
     for t in range(0, n_t):
         out_row = t * batch + b
-        _timestep_start(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, CHUNK)
+        start_timestep(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, u_start_ptr,
+                        q_start_ptr, save, False, CHUNK)
         k = tl.zeros([], tl.int32)
         first_out = tl.full([], -1, tl.int32)
         active = tl.full([], 1, tl.int1)
         while active:
             k += 1
-            n_pending, n_out_fired, n_fires = _integrate_fire_enqueue(
-                fs, ws, theta_ptr, seed, t, k, n, out_start, dropout, fires_buf, n_fires,
-                capacity, record, CHUNK)
-            first_out = tl.where((first_out < 0) & (n_out_fired > 0), k, first_out)
-            # A budget ending the timestep here selects nothing (F = 0): the queue carries over.
-            stop = (k >= max_steps) | ((first_out >= 0) & (k >= first_out + stop_after))
-            f_step = tl.where(stop, 0, f)
-            # Everything fits (no ranking): every key is at most _KEY_MAX, and n leaves room for
-            # every tie.
-            kth = tl.full([], _KEY_MAX, tl.int64)
-            room = n + tl.zeros([], tl.int32)
-            if n_pending > f_step:
-                kth, below = _kth_key(fs, ws, keys, seed, t, k, lam, n, f_step, STRATEGY,
-                                      BY_ROUNDS, CHUNK)
-                room = f_step - below
-            n_src, n_emits = _select_and_compact(
-                fs, ws, keys, scratch, fan_out_ptr, kth, room, t, k, n, emits_buf,
-                n_emits, capacity, record, STRIDE, CHUNK)
-            _propagate(fs, ws, scratch, n_src, weights_ptr, proj_ptr, n_proj, n, STRIDE, CHUNK,
-                       BLOCK_S)
-            # The timestep ends once nothing is queued and nothing emitted has a target.
-            idle = (n_pending <= f_step) & (n_src == 0)
-            active = ~(stop | idle)
+            first_out, active, n_fires, n_emits = step(
+                fs, ws, keys, scratch, t, k, first_out, seed, theta_ptr, fan_out_ptr,
+                weights_ptr, proj_ptr, n_proj, n, out_start, f, max_steps, stop_after, lam,
+                dropout, fires_buf, n_fires, emits_buf, n_emits, capacity, record, fs, ws,
+                STRATEGY, BY_ROUNDS, False, STRIDE, CHUNK, BLOCK_S)
         emitted, synops = _timestep_end(fs, ws, fan_out_ptr, counts_ptr, membrane_ptr, out_row,
                                         n, out_start, CHUNK)
         tl.store(steps_ptr + out_row, k.to(tl.int64))
@@ -371,9 +448,10 @@ def chunked_meta(consts: StepConstants) -> tuple[dict[str, int], dict[str, objec
 
 
 def launch_chunked(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor,
-                   opts: RunOptions, dropout: float, buffers: EventBuffers) -> SimResult:
-    """One launch of the chunked event loop (same arguments and result as ``forward.launch``
-    without the saved start state)."""
+                   opts: RunOptions, dropout: float, buffers: EventBuffers,
+                   start_state: tuple[torch.Tensor, torch.Tensor] | None = None) -> SimResult:
+    """One launch of the chunked event loop (same arguments and result as ``forward.launch``,
+    ``start_state`` included)."""
     from .forward import step_constants
 
     steps_t, batch, n = first.shape
@@ -383,17 +461,18 @@ def launch_chunked(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor,
     counts = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
     membrane = torch.empty(steps_t, batch, n - dev.out_start, dtype=torch.float32, device=device)
     stats = torch.empty(3, steps_t, batch, dtype=torch.int64, device=device)
-    state_f = torch.zeros(batch, FLOAT_ROWS, n, dtype=torch.float32, device=device)
-    state_i = torch.zeros(batch, INT_ROWS, n, dtype=torch.int32, device=device)
+    state_f = torch.zeros(batch, FLOAT_ROWS.value, n, dtype=torch.float32, device=device)
+    state_i = torch.zeros(batch, INT_ROWS.value, n, dtype=torch.int32, device=device)
     keys = torch.empty(batch, n, dtype=torch.int64, device=device)
     scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
+    u_start, q_start = start_state or (counts, counts)  # unused when not saving
     _chunked_event_loop_kernel[(batch,)](
         first, dev.weights, dev.projections, dev.fan_out, dev.first_reach, dev.theta, dev.decay,
         seeds, state_f, state_i, keys, scratch, counts, membrane, stats[0], stats[1], stats[2],
-        buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions,
+        buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions, u_start, q_start,
         steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f, consts.max_steps,
         consts.stop_after, consts.lam, consts.dropout, buffers.capacity, int(opts.record),
-        **meta, **options,
+        int(start_state is not None), **meta, **options,
     )
     return SimResult(counts=counts, forward_steps=stats[0], emitted=stats[1], synops=stats[2],
                      output_membrane=membrane, layer_sizes=[])

@@ -3,7 +3,8 @@ integrate the delivered current into the reached, non-refractory neurons, fire (
 dropout drawn from docs/semantics.md#randomness's stream 2 in training mode), enqueue.
 
 One rule for both event-loop kernels: the register kernel (``forward.forward_step``) calls it on
-the whole state, the chunked kernel (``chunked.py``) on each chunk.
+the whole state, the chunked kernel (``chunked.py``) on each chunk. The flag bits below encode a
+recomputed step for the backward kernels (``backward.py``, ``chunked_backward.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from asyncsim.rng import Stream
 from .hashing import uniform
 
 _DROPOUT: tl.constexpr = tl.constexpr(int(Stream.REFRACTORY_DROPOUT))
+# Flag bits of a recomputed step's lanes; the sent count is stored above them.
+TESTED: tl.constexpr = tl.constexpr(1)
+FIRED: tl.constexpr = tl.constexpr(2)
+SELECTED: tl.constexpr = tl.constexpr(4)
+OPEN: tl.constexpr = tl.constexpr(8)
+COUNT_SHIFT: tl.constexpr = tl.constexpr(4)
 
 
 @triton.jit

@@ -49,7 +49,7 @@ FLOAT_SCALARS = ("lam", "dropout", "scale")
 class Spec:
     """One specialization: kernel, network size and F (they fix the launch constants)."""
 
-    kernel: str  # "forward", "backward" or "chunked" (past MAX_NEURONS)
+    kernel: str  # "forward", "backward", "chunked" or "chunked_backward" (past MAX_NEURONS)
     shape: str
     n: int
     f: int | None
@@ -75,10 +75,11 @@ class Resources:
 def kernels():
     from asyncsim.kernels.backward import _backward_kernel
     from asyncsim.kernels.chunked import _chunked_event_loop_kernel
+    from asyncsim.kernels.chunked_backward import _chunked_backward_kernel
     from asyncsim.kernels.forward import _event_loop_kernel
 
     return {"forward": _event_loop_kernel, "backward": _backward_kernel,
-            "chunked": _chunked_event_loop_kernel}
+            "chunked": _chunked_event_loop_kernel, "chunked_backward": _chunked_backward_kernel}
 
 
 def launch_constants(spec: Spec):
@@ -112,6 +113,7 @@ def signature_of(kernel, constants: dict, weights: str) -> dict[str, str]:
 
 def compile_spec(spec: Spec) -> Resources:
     from asyncsim.kernels.chunked import chunked_meta
+    from asyncsim.kernels.chunked_backward import chunked_backward_meta
 
     kernel = kernels()[spec.kernel]
     consts = launch_constants(spec)
@@ -122,6 +124,9 @@ def compile_spec(spec: Spec) -> Resources:
     options = consts.launch_options()
     if spec.kernel == "chunked":
         constants, options = chunked_meta(consts)
+    elif spec.kernel == "chunked_backward":
+        constants, options = chunked_backward_meta(consts, "atan", "surrogate")
+    if spec.kernel.startswith("chunked"):
         consts = replace(consts, block_n=constants["CHUNK"], block_s=constants["BLOCK_S"],
                          num_warps=options["num_warps"])
     missing = [name for name in kernel.arg_names
@@ -169,7 +174,8 @@ def specs(everything: bool, archs: list[int]) -> list[Spec]:
     """The budgeted set: at both shapes the forward and backward kernels (random, F = 8,
     float32), at the dense shape the other forward specializations the launchers pick
     (momentum with bisection selection and bfloat16 weights at F = 64, fifo at F = 8), and the
-    chunked kernel of networks past MAX_NEURONS (random, F = 8 and 64). With
+    chunked kernels of networks past MAX_NEURONS (forward: random, F = 8 and 64; backward:
+    random, F = 8). With
     ``everything``: every strategy x F (8: rounds, 64: bisection) x weight dtype x kernel."""
     out = []
     for arch in archs:
@@ -186,6 +192,7 @@ def specs(everything: bool, archs: list[int]) -> list[Spec]:
         out += [Spec("forward", "dense", n, 64, "momentum", "bf16", arch),
                 Spec("forward", "dense", n, 8, "fifo", "fp32", arch)]
         out += [Spec("chunked", "large", LARGE, f, "random", "fp32", arch) for f in (8, 64)]
+        out.append(Spec("chunked_backward", "large", LARGE, 8, "random", "fp32", arch))
     return out
 
 
@@ -199,14 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     archs = [int(a) for a in args.arch.split(",")]
     rows = []
     print(f"triton {triton.__version__}")
-    header = (f"{'kernel':9}{'shape':12}{'sm':>3}{'strategy':>9}{'F':>4}{'w':>5}{'BLOCK_N':>8}"
+    header = (f"{'kernel':17}{'shape':12}{'sm':>3}{'strategy':>9}{'F':>4}{'w':>5}{'BLOCK_N':>8}"
               f"{'BLOCK_S':>8}{'warps':>6}{'regs':>5}{'stack B':>8}{'smem B':>7}{'SASS':>7}"
               f"{'BAR':>5}{'MEMBAR':>7}")
     print(header)
     for spec in specs(args.all, archs):
         res = compile_spec(spec)
         rows.append({**asdict(spec), **asdict(res)})
-        print(f"{spec.kernel:9}{spec.shape:12}{spec.arch:>3}{spec.strategy:>9}{spec.f:>4}"
+        print(f"{spec.kernel:17}{spec.shape:12}{spec.arch:>3}{spec.strategy:>9}{spec.f:>4}"
               f"{spec.weights:>5}{res.block_n:>8}{res.block_s:>8}{res.num_warps:>6}"
               f"{res.registers:>5}{res.stack_bytes:>8}{res.shared_bytes:>7}"
               f"{res.sass_instructions:>7}{res.barriers:>5}{res.fences:>7}", flush=True)

@@ -11,8 +11,6 @@ import pytest
 import torch
 
 import asyncsim
-from asyncsim.kernels.forward import MAX_NEURONS
-from asyncsim.simulate import triton_ready
 
 from ..asyncsim.helpers import dyadic_network
 from .test_forward import make_input, make_net
@@ -125,11 +123,6 @@ def test_record_with_gradients(device):
     with torch.no_grad():
         want = asyncsim.simulate(net, x, backend="reference", strategy="fifo", F=1, record=True)
     assert res.events.equal(want.events) and res.emissions.equal(want.emissions)
-
-
-def test_auto_backend_takes_triton_with_gradients_up_to_the_register_limit(device):
-    assert triton_ready(make_net(0, device).requires_grad_(True))
-    assert not triton_ready(asyncsim.Network([1, MAX_NEURONS + 1]))
 
 
 @pytest.mark.filterwarnings("ignore:Input #0 requires gradient and is not a double")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-import asyncsim
 from asyncsim.architecture import Conv, Dense
 from asyncsim.kernels import chunked, forward, selection
 
@@ -88,13 +87,6 @@ def test_record_overflow_reruns(device, small_chunks, monkeypatch):
     monkeypatch.setattr(forward, "_FIRST_CAPACITY", 2)
     check(make_net(90, device), make_input(2, 2, 90, device), strategy="random", F=None)
     assert len(small_chunks) == 2
-
-
-def test_gradients_past_the_register_limit_are_refused(device, small_chunks):
-    # backend="auto" takes the reference for them (tests/kernels/test_layout.py).
-    net, x = make_net(3, device).requires_grad_(True), make_input(1, 1, 3, device)
-    with pytest.raises(ValueError, match="gradients on the Triton backend need at most 4"):
-        asyncsim.simulate(net, x, backend="triton")
 
 
 def test_a_network_of_twenty_thousand_neurons(device, monkeypatch):
