@@ -64,7 +64,6 @@ GRAD_IDS: dict[str, int] = {
 }
 
 
-
 @triton.jit
 def surrogate_grad(z, SURROGATE: tl.constexpr, scale):
     """``sigma'(z)`` of asyncsim.surrogates, in float32."""
@@ -128,8 +127,7 @@ def _pull_back(
             )
             if not GATHER:
                 # A source with several projections (recurrent ones) sums their pull-backs.
-                tl.atomic_add(gbuf_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live,
-                              sem="relaxed")
+                tl.atomic_add(gbuf_ptr + j, tl.sum(w * gnext[None, :], 1), mask=live, sem="relaxed")
             tl.atomic_add(
                 grad_weights_ptr + offset,
                 gnext[None, :] * count[:, None] * scale,
@@ -138,8 +136,14 @@ def _pull_back(
             )
         if GATHER:
             gdel += delivery_gradient(
-                gbuf_ptr, proj_ptr, p, emitted | ghosts, idx, weights_by_target_ptr, BLOCK_N,
-                BLOCK_Q
+                gbuf_ptr,
+                proj_ptr,
+                p,
+                emitted | ghosts,
+                idx,
+                weights_by_target_ptr,
+                BLOCK_N,
+                BLOCK_Q,
             )
     # The next step overwrites gbuf and the list; without GATHER, other threads stored gdel.
     tl.debug_barrier()
@@ -400,9 +404,19 @@ def backward_event_loop(
         # Imported here: chunked_backward imports this module's rules and surrogates.
         from .chunked_backward import launch_chunked_backward
 
-        launch_chunked_backward(dev, first, seeds, consts, start_state, incoming,
-                                (grad_first, grad_weights), (trace_v, trace_flags),
-                                surrogate, opts.grad, scale)
+        launch_chunked_backward(
+            dev,
+            first,
+            seeds,
+            consts,
+            start_state,
+            incoming,
+            (grad_first, grad_weights),
+            (trace_v, trace_flags),
+            surrogate,
+            opts.grad,
+            scale,
+        )
         return grad_first, grad_weights
     scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
     gdel = torch.empty(batch, consts.block_n, dtype=torch.float32, device=device)
