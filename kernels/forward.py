@@ -252,7 +252,7 @@ class StepConstants:
     by_rounds: bool
     block_n: int
     block_s: int
-    block_q: int  # synapses per lane and pass of the backward's pull-back (its tile's rows)
+    block_q: int  # synapses per lane and pass (unrolled) of the backward's per-lane pull-back
     num_warps: int
 
     def launch_options(self) -> dict[str, object]:
