@@ -8,7 +8,7 @@ import math
 import torch
 
 from .layered import simulate_layered
-from .network import Network
+from .network import Network, all_finite
 from .reference import RunOptions, simulate_reference
 from .result import SimResult
 from .rng import sample_seeds
@@ -56,7 +56,7 @@ def check_input(net: Network, x: torch.Tensor) -> torch.Tensor:
     # only a floating input costs the host synchronisation of the check.
     floating = x.dtype.is_floating_point
     x = x.to(weight.dtype)
-    if floating and not bool(torch.isfinite(x).all()):
+    if floating and not bool(all_finite(x)):
         raise ValueError("x: contains NaN or inf")
     return x
 

@@ -177,11 +177,21 @@ def _setup_context(ctx, inputs, output) -> None:
     first, weights, tables, ints, reals, strategy, surrogate = inputs
     ctx.save_for_backward(first, weights, output[2], output[5], output[6], *tables)
     ctx.config = (ints, reals, strategy, surrogate)
+    # Outputs without a gradient (the start state always, counts or membrane when the loss
+    # leaves them out) come as None, not as zeros of their size (two [T, B, N] for nothing).
+    ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_counts, grad_membrane, *_):
     first, weights, steps, u_start, q_start, *tables = ctx.saved_tensors
     ints, reals, strategy, surrogate = ctx.config
+    steps_t, batch, n = first.shape
+    # The kernels read the incoming gradients through their strides: zeros cost one element.
+    zero = first.new_zeros(())
+    if grad_counts is None:
+        grad_counts = zero.expand(steps_t, batch, n)
+    if grad_membrane is None:
+        grad_membrane = zero.expand(steps_t, batch, n - ints[0])
     grad_first, grad_weights = torch.ops.asyncsim.event_loop_backward(
         grad_counts,
         grad_membrane,

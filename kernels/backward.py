@@ -162,7 +162,12 @@ def _pull_back(
         "f",
         "max_steps",
         "stop_after",
-        "max_k",
+        "gc_st",
+        "gc_sb",
+        "gc_sn",
+        "gm_st",
+        "gm_sb",
+        "gm_sn",
     ]
 )
 def _backward_kernel(
@@ -185,6 +190,7 @@ def _backward_kernel(
     gdel_ptr,
     trace_v_ptr,
     trace_flags_ptr,
+    trace_start_ptr,
     n_t,
     batch,
     n,
@@ -195,8 +201,13 @@ def _backward_kernel(
     stop_after,
     lam,
     dropout,
-    max_k,
     scale,
+    gc_st,
+    gc_sb,
+    gc_sn,
+    gm_st,
+    gm_sb,
+    gm_sn,
     STRATEGY: tl.constexpr,
     BY_ROUNDS: tl.constexpr,
     SURROGATE: tl.constexpr,
@@ -217,8 +228,9 @@ def _backward_kernel(
     seed = tl.load(seeds_ptr + b)
     scratch = scratch_ptr + b * (2 * BLOCK_N)
     gdel_buf = gdel_ptr + b * BLOCK_N
-    trace_v = trace_v_ptr + b * max_k * n
-    trace_flags = trace_flags_ptr + b * max_k * n
+    trace_start = tl.load(trace_start_ptr + b)
+    trace_v = trace_v_ptr + trace_start
+    trace_flags = trace_flags_ptr + trace_start
 
     gu = tl.zeros([BLOCK_N], dtype=tl.float32)
     gq = tl.zeros([BLOCK_N], dtype=tl.float32)
@@ -315,9 +327,13 @@ def _backward_kernel(
         tl.debug_barrier()
 
         # Backwards through the steps of timestep t.
-        grad_count = tl.load(grad_counts_ptr + out_row * n + idx, mask=valid, other=0.0)
+        grad_count = tl.load(
+            grad_counts_ptr + t.to(tl.int64) * gc_st + b * gc_sb + idx * gc_sn,
+            mask=valid,
+            other=0.0,
+        )
         gu += tl.load(
-            grad_membrane_ptr + out_row * (n - out_start) + idx - out_start,
+            grad_membrane_ptr + t.to(tl.int64) * gm_st + b * gm_sb + (idx - out_start) * gm_sn,
             mask=valid & (idx >= out_start),
             other=0.0,
         )
@@ -369,6 +385,24 @@ def _backward_kernel(
         gu = gu * decay
 
 
+def recompute_trace(
+    forward_steps: torch.Tensor, n: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The backward kernels' record of one timestep's recomputation: ``v`` (float32) and flags
+    (int32) of every neuron at every step, and where each sample's rows start. A sample gets as
+    many rows as its own longest timestep has steps, not the batch's longest (F = 8 at the
+    standard shape: 37% less). Sizing it is the backward's one host synchronisation."""
+    rows = forward_steps.amax(0)
+    start = (torch.cumsum(rows, 0) - rows) * n
+    size = int(rows.sum()) * n
+    device = forward_steps.device
+    return (
+        torch.empty(size, dtype=torch.float32, device=device),
+        torch.empty(size, dtype=torch.int32, device=device),
+        start.contiguous(),
+    )
+
+
 def backward_event_loop(
     dev: DeviceNetwork,
     first: torch.Tensor,
@@ -393,13 +427,12 @@ def backward_event_loop(
     steps_t, batch, n = first.shape
     device = first.device
     consts = step_constants(n, opts, dropout)
-    max_k = int(forward_steps.max()) if forward_steps.numel() else 1
     grad_first = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
     grad_weights = torch.zeros(dev.weights.numel(), dtype=torch.float32, device=device)
-    # The per-timestep recomputation: v and flags of every step of one timestep, per sample.
-    trace_v = torch.empty(batch, max_k, n, dtype=torch.float32, device=device)
-    trace_flags = torch.empty(batch, max_k, n, dtype=torch.int32, device=device)
-    incoming = (grad_counts.float().contiguous(), grad_membrane.float().contiguous())
+    trace = recompute_trace(forward_steps, n)
+    # Read through their strides: an expanded gradient (of a sum; zeros for an output the
+    # loss does not use) is never materialised.
+    incoming = (grad_counts.float(), grad_membrane.float())
     if n > forward.MAX_NEURONS:
         # Imported here: chunked_backward imports this module's rules and surrogates.
         from .chunked_backward import launch_chunked_backward
@@ -412,7 +445,7 @@ def backward_event_loop(
             start_state,
             incoming,
             (grad_first, grad_weights),
-            (trace_v, trace_flags),
+            trace,
             surrogate,
             opts.grad,
             scale,
@@ -438,8 +471,7 @@ def backward_event_loop(
         grad_weights,
         scratch,
         gdel,
-        trace_v,
-        trace_flags,
+        *trace,
         steps_t,
         batch,
         n,
@@ -450,8 +482,9 @@ def backward_event_loop(
         consts.stop_after,
         consts.lam,
         consts.dropout,
-        max_k,
         scale,
+        *incoming[0].stride(),
+        *incoming[1].stride(),
         STRATEGY=consts.strategy,
         BY_ROUNDS=consts.by_rounds,
         SURROGATE=SURROGATE_IDS[surrogate],

@@ -39,7 +39,7 @@ from .layout import DeviceNetwork
 from .records import EventBuffers, append_records
 from .selection import min_and_count
 from .strategy_keys import ranking_key
-from .synapses import N_FIELDS, synapse_tile
+from .synapses import N_TGT, SRC_HI, SRC_LO, TGT_LO, projection_field, synapse_tile
 
 if TYPE_CHECKING:
     from .forward import StepConstants
@@ -103,10 +103,10 @@ def list_lanes(scratch, n_listed, lanes, values, idx, STRIDE: tl.constexpr):
 def listed_segment(scratch, n_listed, proj_ptr, p):
     """Projection ``p``'s sources in the list (positions ``[lo, hi)``: the list is in neuron
     order and layers are contiguous) and its target neurons ``[tgt_lo, tgt_hi)``."""
-    lo = lower_bound(scratch, n_listed, tl.load(proj_ptr + p * N_FIELDS + 0))
-    hi = lower_bound(scratch, n_listed, tl.load(proj_ptr + p * N_FIELDS + 1))
-    tgt_lo = tl.load(proj_ptr + p * N_FIELDS + 2)
-    return lo, hi, tgt_lo, tgt_lo + tl.load(proj_ptr + p * N_FIELDS + 3)
+    lo = lower_bound(scratch, n_listed, projection_field(proj_ptr, p, SRC_LO))
+    hi = lower_bound(scratch, n_listed, projection_field(proj_ptr, p, SRC_HI))
+    tgt_lo = projection_field(proj_ptr, p, TGT_LO)
+    return lo, hi, tgt_lo, tgt_lo + projection_field(proj_ptr, p, N_TGT)
 
 
 @triton.jit

@@ -44,7 +44,7 @@ from .chunked import (
 )
 from .dynamics import COUNT_SHIFT, FIRED, OPEN, SELECTED, TESTED
 from .layout import DeviceNetwork
-from .synapses import N_FIELDS, delivery_gradient, synapse_tile
+from .synapses import SRC_HI, SRC_LO, delivery_gradient, projection_field, synapse_tile
 
 if TYPE_CHECKING:
     from .forward import StepConstants
@@ -120,8 +120,8 @@ def _pull_back(adj, trace_flags, kk, scratch, fan_out_ptr, weights_ptr, weights_
                     tl.atomic_add(grad_weights_ptr + offset,
                                   gnext[None, :] * count[:, None] * scale,
                                   mask=hit & (count[:, None] > 0), sem="relaxed")
-        src_lo = tl.load(proj_ptr + p * N_FIELDS + 0)
-        src_hi = tl.load(proj_ptr + p * N_FIELDS + 1)
+        src_lo = projection_field(proj_ptr, p, SRC_LO)
+        src_hi = projection_field(proj_ptr, p, SRC_HI)
         for c0 in range(src_lo - src_lo % CHUNK, src_hi, CHUNK):
             idx = c0 + tl.arange(0, CHUNK)
             valid = idx < n
@@ -138,12 +138,12 @@ def _pull_back(adj, trace_flags, kk, scratch, fan_out_ptr, weights_ptr, weights_
 
 
 @triton.jit
-def _adjoint_step(adj, trace_v, trace_flags, kk, grad_counts_ptr, out_row, theta_ptr,
+def _adjoint_step(adj, trace_v, trace_flags, kk, grad_counts_row, gc_sn, theta_ptr,
                   first_reach_ptr, n, scale, SURROGATE: tl.constexpr, GRAD: tl.constexpr,
                   CHUNK: tl.constexpr):
     """Step ``kk`` backwards, lane by lane (backward.py, steps 2-4): the queue, the spike
     variable, the membrane and the current's gradient, which becomes ``gnext``; ``gdel`` is
-    consumed."""
+    consumed. ``grad_counts_row``: the timestep's and sample's ``dL/d counts``, ``gc_sn`` apart."""
     for c0 in range(0, n, CHUNK):
         idx = c0 + tl.arange(0, CHUNK)
         valid = idx < n
@@ -159,7 +159,7 @@ def _adjoint_step(adj, trace_v, trace_flags, kk, grad_counts_ptr, out_row, theta
         gu = tl.load(adj + _GU * n + idx, mask=valid, other=0.0)
         gq = tl.where((flags & SELECTED) != 0, gdel,
                       tl.load(adj + _GQ * n + idx, mask=valid, other=0.0))
-        g_spike = (tl.load(grad_counts_ptr + out_row * n + idx, mask=valid, other=0.0)
+        g_spike = (tl.load(grad_counts_row + idx * gc_sn, mask=valid, other=0.0)
                    + tl.where(fired, gq, 0.0) - gu * v)
         g_spike += tl.where(ghost, gdel, 0.0)
         theta = tl.load(theta_ptr + idx, mask=valid, other=1.0)
@@ -176,13 +176,15 @@ def _adjoint_step(adj, trace_v, trace_flags, kk, grad_counts_ptr, out_row, theta
 
 
 @triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
-                               "stop_after", "max_k"])
+                               "stop_after", "gc_st", "gc_sb", "gc_sn", "gm_st", "gm_sb",
+                               "gm_sn"])
 def _chunked_backward_kernel(
     first_ptr, weights_ptr, weights_by_target_ptr, proj_ptr, fan_out_ptr, first_reach_ptr,
     theta_ptr, decay_ptr, seeds_ptr, u_start_ptr, q_start_ptr, grad_counts_ptr,
     grad_membrane_ptr, grad_first_ptr, grad_weights_ptr, float_ptr, int_ptr, keys_ptr,
-    scratch_ptr, adjoint_ptr, trace_v_ptr, trace_flags_ptr,
-    n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, max_k, scale,
+    scratch_ptr, adjoint_ptr, trace_v_ptr, trace_flags_ptr, trace_start_ptr,
+    n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, scale,
+    gc_st, gc_sb, gc_sn, gm_st, gm_sb, gm_sn,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, SURROGATE: tl.constexpr,
     GRAD: tl.constexpr, STRIDE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_S: tl.constexpr,
     BLOCK_Q: tl.constexpr,
@@ -190,8 +192,9 @@ def _chunked_backward_kernel(
     b, fs, ws, keys, scratch = sample_workspace(float_ptr, int_ptr, keys_ptr, scratch_ptr, n,
                                                 STRIDE)
     adj = adjoint_ptr + b * (ADJOINT_ROWS * n)
-    trace_v = trace_v_ptr + b * max_k * n
-    trace_flags = trace_flags_ptr + b * max_k * n
+    trace_start = tl.load(trace_start_ptr + b)
+    trace_v = trace_v_ptr + trace_start
+    trace_flags = trace_flags_ptr + trace_start
     seed = tl.load(seeds_ptr + b)
     no_records = tl.zeros([], tl.int32)
     for rt in range(0, n_t):
@@ -224,8 +227,9 @@ def _chunked_backward_kernel(
             idx = c0 + tl.arange(0, CHUNK)
             valid = idx < n
             gu = tl.load(adj + _GU * n + idx, mask=valid, other=0.0)
-            gu += tl.load(grad_membrane_ptr + out_row * (n - out_start) + idx - out_start,
-                          mask=valid & (idx >= out_start), other=0.0)
+            gu += tl.load(grad_membrane_ptr + t.to(tl.int64) * gm_st + b * gm_sb
+                          + (idx - out_start) * gm_sn, mask=valid & (idx >= out_start),
+                          other=0.0)
             tl.store(adj + _GU * n + idx, gu, mask=valid)
         tl.debug_barrier()
         for rk in range(0, n_steps):
@@ -234,8 +238,9 @@ def _chunked_backward_kernel(
                 _pull_back(adj, trace_flags, kk, scratch, fan_out_ptr, weights_ptr,
                            weights_by_target_ptr, grad_weights_ptr, proj_ptr, n_proj, n, GRAD,
                            STRIDE, CHUNK, BLOCK_S, BLOCK_Q)
-            _adjoint_step(adj, trace_v, trace_flags, kk, grad_counts_ptr, out_row, theta_ptr,
-                          first_reach_ptr, n, scale, SURROGATE, GRAD, CHUNK)
+            _adjoint_step(adj, trace_v, trace_flags, kk,
+                          grad_counts_ptr + t.to(tl.int64) * gc_st + b * gc_sb, gc_sn,
+                          theta_ptr, first_reach_ptr, n, scale, SURROGATE, GRAD, CHUNK)
         # dL/dI_1, and the leak at the start of timestep t: u_t = u_(t-1, end) * decay.
         for c0 in range(0, n, CHUNK):
             idx = c0 + tl.arange(0, CHUNK)
@@ -262,12 +267,12 @@ def launch_chunked_backward(dev: DeviceNetwork, first: torch.Tensor, seeds: torc
                             consts: StepConstants, start_state: tuple[torch.Tensor, torch.Tensor],
                             incoming: tuple[torch.Tensor, torch.Tensor],
                             outputs: tuple[torch.Tensor, torch.Tensor],
-                            trace: tuple[torch.Tensor, torch.Tensor], surrogate: str, grad: str,
-                            scale: float) -> None:
+                            trace: tuple[torch.Tensor, torch.Tensor, torch.Tensor], surrogate: str,
+                            grad: str, scale: float) -> None:
     """The launch of ``backward.backward_event_loop`` past ``MAX_NEURONS``: ``incoming`` are
-    ``dL/d counts`` and ``dL/d output_membrane`` (float32), ``outputs`` receive ``dL/dI_1`` and
-    the flat weight gradient (zeroed), ``trace`` is ``v`` and flags ``[B, K, N]``; the
-    workspaces are allocated here."""
+    ``dL/d counts`` and ``dL/d output_membrane`` (float32, read through their strides),
+    ``outputs`` receive ``dL/dI_1`` and the flat weight gradient (zeroed), ``trace`` is
+    ``backward.recompute_trace``; the workspaces are allocated here."""
     steps_t, batch, n = first.shape
     device = first.device
     meta, options = chunked_backward_meta(consts, surrogate, grad)
@@ -281,6 +286,6 @@ def launch_chunked_backward(dev: DeviceNetwork, first: torch.Tensor, seeds: torc
         dev.first_reach, dev.theta, dev.decay, seeds, *start_state, *incoming, *outputs,
         state_f, state_i, keys, scratch, adjoint, *trace,
         steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f, consts.max_steps,
-        consts.stop_after, consts.lam, consts.dropout, trace[0].shape[1], scale, **meta,
-        **options,
+        consts.stop_after, consts.lam, consts.dropout, scale, *incoming[0].stride(),
+        *incoming[1].stride(), **meta, **options,
     )

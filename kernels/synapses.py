@@ -17,23 +17,34 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-N_FIELDS: tl.constexpr = tl.constexpr(17)
+from .layout import FIELDS
+
+N_FIELDS: tl.constexpr = tl.constexpr(len(FIELDS))
+# The fields read one by one (layout.FIELDS order): a projection's source and target ranges.
+SRC_LO: tl.constexpr = tl.constexpr(FIELDS.index("src_lo"))
+SRC_HI: tl.constexpr = tl.constexpr(FIELDS.index("src_hi"))
+TGT_LO: tl.constexpr = tl.constexpr(FIELDS.index("tgt_lo"))
+N_TGT: tl.constexpr = tl.constexpr(FIELDS.index("n_tgt"))
 
 
 @triton.jit
-def _field(proj_ptr, p, i):
+def projection_field(proj_ptr, p, i):
+    """Field ``i`` of projection ``p`` (``SRC_LO`` ... or its index in layout.FIELDS)."""
     return tl.load(proj_ptr + p * N_FIELDS + i)
 
 
 @triton.jit
 def _projection(proj_ptr, p):
     """Row ``p`` of the projection table, its fields in layout.FIELDS order."""
-    return (_field(proj_ptr, p, 0), _field(proj_ptr, p, 1), _field(proj_ptr, p, 2),
-            _field(proj_ptr, p, 3), _field(proj_ptr, p, 4), _field(proj_ptr, p, 5),
-            _field(proj_ptr, p, 6), _field(proj_ptr, p, 7), _field(proj_ptr, p, 8),
-            _field(proj_ptr, p, 9), _field(proj_ptr, p, 10), _field(proj_ptr, p, 11),
-            _field(proj_ptr, p, 12), _field(proj_ptr, p, 13), _field(proj_ptr, p, 14),
-            _field(proj_ptr, p, 15), _field(proj_ptr, p, 16))
+    return (projection_field(proj_ptr, p, 0), projection_field(proj_ptr, p, 1),
+            projection_field(proj_ptr, p, 2), projection_field(proj_ptr, p, 3),
+            projection_field(proj_ptr, p, 4), projection_field(proj_ptr, p, 5),
+            projection_field(proj_ptr, p, 6), projection_field(proj_ptr, p, 7),
+            projection_field(proj_ptr, p, 8), projection_field(proj_ptr, p, 9),
+            projection_field(proj_ptr, p, 10), projection_field(proj_ptr, p, 11),
+            projection_field(proj_ptr, p, 12), projection_field(proj_ptr, p, 13),
+            projection_field(proj_ptr, p, 14), projection_field(proj_ptr, p, 15),
+            projection_field(proj_ptr, p, 16))
 
 
 @triton.jit
@@ -46,8 +57,8 @@ def _pooled_position(src, h_in, w_in, pool):
 def projection_segment(proj_ptr, p, sources, idx):
     """Positions ``[lo, hi)`` of projection ``p``'s sources in the compacted source list
     (compaction keeps neuron order and layers are contiguous)."""
-    lo = tl.sum((sources & (idx < _field(proj_ptr, p, 0))).to(tl.int32), 0)
-    hi = tl.sum((sources & (idx < _field(proj_ptr, p, 1))).to(tl.int32), 0)
+    lo = tl.sum((sources & (idx < projection_field(proj_ptr, p, SRC_LO))).to(tl.int32), 0)
+    hi = tl.sum((sources & (idx < projection_field(proj_ptr, p, SRC_HI))).to(tl.int32), 0)
     return lo, hi
 
 

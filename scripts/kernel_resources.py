@@ -41,7 +41,7 @@ SHAPES = {"dense": 522, "conv_nmnist": 3594}
 LARGE = 98314
 FLOAT_POINTERS = ("first", "theta", "decay", "counts", "membrane", "u_start", "grad_counts",
                   "grad_membrane", "grad_first", "grad_weights", "gdel", "trace_v", "float")
-INT64_POINTERS = ("seeds", "steps", "emitted", "synops", "keys")
+INT64_POINTERS = ("seeds", "steps", "emitted", "synops", "keys", "trace_start")
 FLOAT_SCALARS = ("lam", "dropout", "scale")
 
 

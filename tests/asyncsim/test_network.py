@@ -63,6 +63,18 @@ def test_non_finite_weights_are_named():
         asyncsim.simulate(net, torch.ones(2, 1, 3))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_all_finite_agrees_with_elementwise_isfinite(dtype):
+    gen = torch.Generator().manual_seed(3)
+    for special in (None, float("nan"), float("inf"), float("-inf")):
+        for where in range(0, 60, 17):
+            t = (torch.randn(3, 4, 5, generator=gen) * 1e4).to(dtype)
+            if special is not None:
+                t.view(-1)[where] = special
+            assert bool(asyncsim.network.all_finite(t)) == bool(torch.isfinite(t).all())
+    assert bool(asyncsim.network.all_finite(torch.empty(0, 3)))
+
+
 def test_weights_edited_after_a_passing_check_are_checked_again():
     # The check is skipped while no parameter changed; an in-place edit is a change.
     net = asyncsim.Network([3, 4, 2])

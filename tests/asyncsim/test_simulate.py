@@ -90,10 +90,12 @@ def test_input_shape_mismatch_is_named(net, shape):
         asyncsim.simulate(net, torch.ones(shape))
 
 
-def test_non_finite_input_is_rejected(net):
-    x = torch.ones(2, 1, SIZES[0])
-    x[1, 0, 3] = float("nan")
-    with pytest.raises(ValueError, match="x: contains NaN"):
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e300])
+def test_non_finite_input_is_rejected(net, value):
+    # 1e300 is finite as given but infinite in the weights' dtype, which x is cast to.
+    x = torch.ones(2, 1, SIZES[0], dtype=torch.float64)
+    x[1, 0, 3] = value
+    with pytest.raises(ValueError, match="x: contains NaN or inf"):
         asyncsim.simulate(net, x)
 
 

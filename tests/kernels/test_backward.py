@@ -117,6 +117,22 @@ def test_membrane_readout_cross_entropy(device):
     check(net, make_input(3, 3, 85, device), loss, strategy="momentum", F=2, lam=0.25)
 
 
+def _sum_of_counts(res: asyncsim.SimResult) -> torch.Tensor:
+    return res.counts.sum()
+
+
+def _last_output_counts(res: asyncsim.SimResult) -> torch.Tensor:
+    return res.counts[-1, :, -3:].sum()
+
+
+@pytest.mark.parametrize("loss", [_sum_of_counts, _last_output_counts], ids=["sum", "slice"])
+def test_broadcast_and_missing_incoming_gradients(device, loss):
+    # A sum's dL/d counts arrives as an expanded view (every stride 0) and the output membrane
+    # gets none (None): the kernels read the one in place and take the other as zeros.
+    net = make_net(60, device)
+    check(net, make_input(3, 2, 60, device), loss, strategy="random", F=2, seed=4)
+
+
 def test_record_with_gradients(device):
     net, x = make_net(95, device), make_input(2, 2, 95, device)
     got, res = gradients(net, x, "triton", strategy="fifo", F=1, record=True)

@@ -49,6 +49,11 @@ def test_budgets_and_dropout(device, chunked_grads):
     assert chunked_grads
 
 
+def test_broadcast_and_missing_incoming_gradients(device, chunked_grads):
+    register.test_broadcast_and_missing_incoming_gradients(device, register._sum_of_counts)
+    assert chunked_grads
+
+
 # Conv layers in 32-lane chunks (several per layer): 8 would take the interpreter minutes.
 @pytest.mark.parametrize(("case", "chunk"), [(("conv-stride", "random", 4, "surrogate"), 32),
                                              (("conv-pool", "random", 1, "surrogate"), 32),
