@@ -83,7 +83,9 @@ class _StubLaunch:
         return launch
 
 
-def peak(cfg: BenchConfig, steps: torch.Tensor | None) -> LiveTensors:
+def peak(cfg: BenchConfig, steps: torch.Tensor | None) -> tuple[LiveTensors, torch.Tensor]:
+    """The measured run's live tensors and its forward steps (the Triton backend's stubs
+    write ``steps``)."""
     net, x = make_workload(cfg)
     if cfg.backend == "triton":
         forward._event_loop_kernel = _StubLaunch(steps)
@@ -93,8 +95,8 @@ def peak(cfg: BenchConfig, steps: torch.Tensor | None) -> LiveTensors:
     mode = LiveTensors([x, *net.parameters(),
                         *(p.grad for p in net.parameters() if p.grad is not None)])
     with mode:
-        run_once(cfg, net, x)
-    return mode
+        res = run_once(cfg, net, x)
+    return mode, res.forward_steps.detach()
 
 
 def main() -> None:
@@ -109,13 +111,13 @@ def main() -> None:
         for mode in args.mode:
             base = dict(sizes=(2312, 256, 256, 10), batch=args.batch, steps=10,
                         strategy="random", f=f, mode=mode, rate=0.015)
-            ref = BenchConfig(**base, backend="reference")
-            steps = run_once(ref, *make_workload(ref)).forward_steps.detach()
+            steps = None  # the reference's, for the Triton backend's stubs
             for backend in ("reference", "triton"):
-                live = peak(BenchConfig(**base, backend=backend), steps)
+                cfg = BenchConfig(**base, backend=backend)
+                live, steps = peak(cfg, steps)
                 top = ", ".join(f"{list(shape)} {size / 2**20:.2f}"
                                 for size, shape in live.at_peak[:8])
-                print(f"{ref.network} B={args.batch} F={f_text} {mode} {backend}: peak "
+                print(f"{cfg.network} B={args.batch} F={f_text} {mode} {backend}: peak "
                       f"{live.peak / 2**20:.2f} MiB; largest at the peak (MiB): {top}",
                       flush=True)
 
