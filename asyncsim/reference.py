@@ -34,6 +34,12 @@ class RunOptions:
     grad: str  # the gradient rule: "surrogate", "dense" or "events" (docs/semantics.md#gradients)
     record: bool
 
+    @property
+    def carries_queue(self) -> bool:
+        """Whether a timestep can end with entries still queued: only when a budget ends it
+        (docs/semantics.md#budgets); otherwise it ends with an empty queue (#end)."""
+        return self.max_steps is not None or self.stop_on_output is not None
+
 
 class _Layout:
     """Per-neuron views of the network's layer structure on one device and dtype."""

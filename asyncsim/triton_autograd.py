@@ -9,7 +9,8 @@ can differentiate it by itself:
   and the flat hidden weights (``layout.flat_weights``) are computed by ordinary torch ops, so
   torch's autograd turns their gradients into those of ``x``, the input weights, the biases and
   the hidden weights;
-- ``asyncsim::event_loop`` (forward kernel, saving each timestep's start state) and
+- ``asyncsim::event_loop`` (forward kernel, saving each timestep's step-1 potential and, when
+  a budget can carry entries over, its starting queue; not ``first_step_currents``) and
   ``asyncsim::event_loop_backward`` (``kernels/backward.py``; past ``MAX_NEURONS`` the chunked
   kernels, ``kernels/chunked.py`` and ``kernels/chunked_backward.py``) are ``torch.library``
   custom ops
@@ -17,7 +18,7 @@ can differentiate it by itself:
   model around them (the ops stay opaque: graph breaks elsewhere in ``simulate`` are harmless).
 
 Every decision (selection, reach, refractoriness, termination) is a constant of the graph, as in
-the reference backend; the backward kernel recomputes them from the saved start state.
+the reference backend; the backward kernel recomputes them from the saved state.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def _unpack(
     return dev, seeds, opts, dropout
 
 
+def _start_state(first: Tensor, opts: RunOptions) -> tuple[Tensor, Tensor]:
+    """The buffers the forward kernel saves for the backward: step 1's potential ``[T, B, N]``
+    and the starting queue, ``[T, B, N]`` int32 or, when no budget can carry entries over
+    (it is then always empty), a tensor of no elements."""
+    queue_shape = first.shape if opts.carries_queue else (0,)
+    return torch.empty_like(first), first.new_empty(queue_shape, dtype=torch.int32)
+
+
 @torch.library.custom_op("asyncsim::event_loop", mutates_args=())
 def event_loop(
     first: Tensor,
@@ -88,11 +97,11 @@ def event_loop(
     strategy: str,
     surrogate: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Forward kernel: counts, output membrane, forward steps, emitted, synops, and the start
-    state ``(u, Q)`` of every timestep for the backward pass."""
+    """Forward kernel: counts, output membrane, forward steps, emitted, synops, and the state
+    the backward pass restarts every timestep from (``_start_state``)."""
     dev, seeds, opts, dropout = _unpack(weights, tables, ints, reals, strategy)
     first = first.contiguous()
-    start_state = (torch.empty_like(first), torch.empty_like(first, dtype=torch.int32))
+    start_state = _start_state(first, opts)
     run = forward.launch if first.shape[2] <= forward.MAX_NEURONS else launch_chunked
     res = run(
         dev, first, seeds, opts, dropout, EventBuffers(first.shape[1], 0, first.device), start_state
@@ -118,8 +127,7 @@ def _(first, weights, tables, ints, reals, strategy, surrogate):
         stat,
         torch.empty_like(stat),
         torch.empty_like(stat),
-        torch.empty_like(first),
-        first.new_empty(steps_t, batch, n, dtype=torch.int32),
+        *_start_state(first, _unpack(weights, tables, ints, reals, strategy)[2]),
     )
 
 
@@ -127,11 +135,10 @@ def _(first, weights, tables, ints, reals, strategy, surrogate):
 def event_loop_backward(
     grad_counts: Tensor,
     grad_membrane: Tensor,
-    first: Tensor,
     weights: Tensor,
     tables: list[Tensor],
-    u_start: Tensor,
-    q_start: Tensor,
+    v1: Tensor,
+    queue: Tensor,
     forward_steps: Tensor,
     ints: list[int],
     reals: list[float],
@@ -142,11 +149,10 @@ def event_loop_backward(
     dev, seeds, opts, dropout = _unpack(weights, tables, ints, reals, strategy)
     return backward_event_loop(
         dev,
-        first.contiguous(),
         seeds,
         opts,
         dropout,
-        (u_start, q_start),
+        (v1, queue),
         forward_steps,
         grad_counts,
         grad_membrane,
@@ -159,35 +165,36 @@ def event_loop_backward(
 def _(
     grad_counts,
     grad_membrane,
-    first,
     weights,
     tables,
-    u_start,
-    q_start,
+    v1,
+    queue,
     forward_steps,
     ints,
     reals,
     strategy,
     surrogate,
 ):
-    return torch.empty_like(first), weights.new_empty(weights.shape, dtype=torch.float32)
+    return torch.empty_like(v1), weights.new_empty(weights.shape, dtype=torch.float32)
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    first, weights, tables, ints, reals, strategy, surrogate = inputs
-    ctx.save_for_backward(first, weights, output[2], output[5], output[6], *tables)
+    _, weights, tables, ints, reals, strategy, surrogate = inputs
+    # Not `first`: the backward restarts each timestep from step 1's potential (output 5), so
+    # the [T, B, N] input currents are freed after the forward.
+    ctx.save_for_backward(weights, output[2], output[5], output[6], *tables)
     ctx.config = (ints, reals, strategy, surrogate)
-    # Outputs without a gradient (the start state always, counts or membrane when the loss
+    # Outputs without a gradient (the saved state always, counts or membrane when the loss
     # leaves them out) come as None, not as zeros of their size (two [T, B, N] for nothing).
     ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_counts, grad_membrane, *_):
-    first, weights, steps, u_start, q_start, *tables = ctx.saved_tensors
+    weights, steps, v1, queue, *tables = ctx.saved_tensors
     ints, reals, strategy, surrogate = ctx.config
-    steps_t, batch, n = first.shape
+    steps_t, batch, n = v1.shape
     # The kernels read the incoming gradients through their strides: zeros cost one element.
-    zero = first.new_zeros(())
+    zero = v1.new_zeros(())
     if grad_counts is None:
         grad_counts = zero.expand(steps_t, batch, n)
     if grad_membrane is None:
@@ -195,11 +202,10 @@ def _backward(ctx, grad_counts, grad_membrane, *_):
     grad_first, grad_weights = torch.ops.asyncsim.event_loop_backward(
         grad_counts,
         grad_membrane,
-        first,
         weights,
         tables,
-        u_start,
-        q_start,
+        v1,
+        queue,
         steps,
         ints,
         reals,

@@ -2,9 +2,10 @@
 
 ``backward_event_loop`` differentiates the forward kernel (``forward.py``) exactly as the
 reference backend's autograd does. One program per sample walks the timesteps in reverse. For
-timestep t it first *recomputes* the forward steps from the saved start state (membrane after
-the leak and queue, ``[T, B, N]``) with the forward kernel's own ``forward_step``, so every
-decision (selection, reach, refractoriness, dropout, termination) is the forward's, and writes
+timestep t it first *recomputes* the forward steps from the saved state (step 1's potential
+``v`` and, when a budget can carry entries over, the starting queue, ``[T, B, N]``: see
+``dynamics.integrate``) with the forward kernel's own ``forward_step``, so every decision
+(selection, reach, refractoriness, dropout, termination) is the forward's, and writes
 each step's ``v`` and flags (tested, fired, selected, open, sent count) into a per-sample scratch
 ``[K, N]`` (K = the longest timestep). "Tested" is the gradient rule's: the forward's tests,
 every open neuron (``grad="dense"``), or also the open targets of the previous step's silent
@@ -39,7 +40,7 @@ import triton.language as tl
 from asyncsim.reference import RunOptions
 
 from . import forward
-from .dynamics import COUNT_SHIFT, FIRED, OPEN, SELECTED, TESTED
+from .dynamics import COUNT_SHIFT, FIRED, OPEN, RESTART_CURRENT, SELECTED, TESTED
 from .forward import compact_sources, forward_step, propagate, step_constants, timestep_start
 from .layout import DeviceNetwork
 from .synapses import delivery_gradient, projection_segment, synapse_tile
@@ -162,6 +163,7 @@ def _pull_back(
         "f",
         "max_steps",
         "stop_after",
+        "save_queue",
         "gc_st",
         "gc_sb",
         "gc_sn",
@@ -171,7 +173,6 @@ def _pull_back(
     ]
 )
 def _backward_kernel(
-    first_ptr,
     weights_ptr,
     weights_by_target_ptr,
     proj_ptr,
@@ -180,7 +181,7 @@ def _backward_kernel(
     theta_ptr,
     decay_ptr,
     seeds_ptr,
-    u_start_ptr,
+    v1_ptr,
     q_start_ptr,
     grad_counts_ptr,
     grad_membrane_ptr,
@@ -202,6 +203,7 @@ def _backward_kernel(
     lam,
     dropout,
     scale,
+    save_queue,
     gc_st,
     gc_sb,
     gc_sn,
@@ -237,13 +239,15 @@ def _backward_kernel(
     for rt in range(0, n_t):
         t = n_t - 1 - rt
         out_row = t * batch + b
-        # Recompute timestep t exactly as the forward kernel ran it.
-        u = tl.load(u_start_ptr + out_row * n + idx, mask=valid, other=0.0)
-        queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid, other=0)
+        # Recompute timestep t exactly as the forward kernel ran it, from step 1's potential.
+        u = tl.load(v1_ptr + out_row * n + idx, mask=valid, other=0.0)
+        queue = tl.zeros([BLOCK_N], dtype=tl.int32)
+        if save_queue != 0:
+            queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid, other=0)
         since = tl.zeros([BLOCK_N], dtype=tl.int32)
-        pre, refractory, current, reach, k, first_out, active = timestep_start(
-            first_ptr, out_row, n, idx, first_reach, BLOCK_N
-        )
+        current = tl.full([BLOCK_N], RESTART_CURRENT, tl.float32)
+        reach = first_reach
+        pre, refractory, k, first_out, active = timestep_start(idx, BLOCK_N)
         # grad="surrogate": the targets of the previous step's silent spike variables.
         silent_reach = idx < 0
         while active:
@@ -405,7 +409,6 @@ def recompute_trace(
 
 def backward_event_loop(
     dev: DeviceNetwork,
-    first: torch.Tensor,
     seeds: torch.Tensor,
     opts: RunOptions,
     dropout: float,
@@ -418,15 +421,17 @@ def backward_event_loop(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(dL/dI_1 [T, B, N], dL/d dev.weights)``, both float32.
 
-    ``dev``, ``first``, ``seeds``, ``opts`` and ``dropout`` are those of the forward launch
-    (``forward.launch``), ``start_state`` what it saved and ``forward_steps`` its ``[T, B]``
-    steps; ``grad_counts`` ``[T, B, N]`` and ``grad_membrane`` ``[T, B, n_out]`` the incoming
+    ``dev``, ``seeds``, ``opts`` and ``dropout`` are those of the forward launch
+    (``forward.launch``), ``start_state`` what it saved (step 1's potentials ``[T, B, N]``, the
+    starting queues or an empty tensor) and ``forward_steps`` its ``[T, B]`` steps;
+    ``grad_counts`` ``[T, B, N]`` and ``grad_membrane`` ``[T, B, n_out]`` the incoming
     gradients; ``surrogate`` a name of ``SURROGATE_IDS`` with its ``scale``. Networks past
     ``MAX_NEURONS`` run the chunked backward kernel (kernels/chunked_backward.py).
     """
-    steps_t, batch, n = first.shape
-    device = first.device
+    steps_t, batch, n = start_state[0].shape
+    device = start_state[0].device
     consts = step_constants(n, opts, dropout)
+    save_queue = int(start_state[1].numel() > 0)
     grad_first = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
     grad_weights = torch.zeros(dev.weights.numel(), dtype=torch.float32, device=device)
     trace = recompute_trace(forward_steps, n)
@@ -439,7 +444,6 @@ def backward_event_loop(
 
         launch_chunked_backward(
             dev,
-            first,
             seeds,
             consts,
             start_state,
@@ -453,9 +457,7 @@ def backward_event_loop(
         return grad_first, grad_weights
     scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
     gdel = torch.empty(batch, consts.block_n, dtype=torch.float32, device=device)
-    u_start, q_start = start_state
     _backward_kernel[(batch,)](
-        first,
         dev.weights,
         dev.weights_by_target,
         dev.projections,
@@ -464,8 +466,7 @@ def backward_event_loop(
         dev.theta,
         dev.decay,
         seeds,
-        u_start,
-        q_start,
+        *start_state,
         *incoming,
         grad_first,
         grad_weights,
@@ -483,6 +484,7 @@ def backward_event_loop(
         consts.lam,
         consts.dropout,
         scale,
+        save_queue,
         *incoming[0].stride(),
         *incoming[1].stride(),
         STRATEGY=consts.strategy,

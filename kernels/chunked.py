@@ -19,8 +19,9 @@ over the projection's source tiles, accumulating each lane's current in the regi
 order (projection, then source tile), so float sums round the same way.
 
 A barrier follows every phase that stores what other threads of the program load next.
-With gradients the launch saves each timestep's start state, and ``chunked_backward.py``
-recomputes the timesteps with this kernel's ``step`` (its ``TRACE`` hooks writing the trace).
+With gradients the launch saves each timestep's step-1 potential (and, when a budget can carry
+entries over, its starting queue), and ``chunked_backward.py`` recomputes the timesteps from
+them with this kernel's ``step`` (its ``TRACE`` hooks writing the trace).
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ import triton.language as tl
 from asyncsim.reference import RunOptions
 from asyncsim.result import SimResult
 
-from .dynamics import COUNT_SHIFT, FIRED, OPEN, SELECTED, TESTED, integrate_fire_enqueue
+from .dynamics import (
+    COUNT_SHIFT,
+    FIRED,
+    OPEN,
+    RESTART_CURRENT,
+    SELECTED,
+    TESTED,
+    integrate,
+    integrate_fire_enqueue,
+)
 from .layout import DeviceNetwork
 from .records import EventBuffers, append_records
 from .selection import min_and_count
@@ -110,36 +120,44 @@ def listed_segment(scratch, n_listed, proj_ptr, p):
 
 
 @triton.jit
-def start_timestep(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, u_start_ptr,
-                    q_start_ptr, save, RESTORE: tl.constexpr, CHUNK: tl.constexpr):
+def start_timestep(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, v1_ptr,
+                   q_start_ptr, save, save_queue, RESTORE: tl.constexpr, CHUNK: tl.constexpr):
     """The timestep's Start (docs/semantics.md#dynamics) for every chunk: leak; carried entries
     pending since step 0; p and r reset; the currents and reach of step 1; the timestep's
-    counts zeroed. ``save``: also store the membrane after the leak and the queue at
-    ``out_row`` of ``u_start``/``q_start`` ``[T, B, N]``; ``RESTORE``: take them from there
-    instead (the backward's recomputation; every pending entry is then pending since 0)."""
+    counts zeroed. ``save``: also store step 1's potential (``dynamics.integrate``) at
+    ``out_row`` of ``v1`` ``[T, B, N]``, and with ``save_queue`` the queue at that row of
+    ``q_start``. ``RESTORE`` (the backward's recomputation): restart from the saved potential
+    with ``RESTART_CURRENT`` instead (``first_ptr`` unread), the queue loaded with
+    ``save_queue``, else empty; every pending entry is then pending since 0."""
     for c0 in range(0, n, CHUNK):
         idx = c0 + tl.arange(0, CHUNK)
         valid = idx < n
         zero = tl.zeros([CHUNK], tl.int32)
+        first_reach = tl.load(first_reach_ptr + idx, mask=valid, other=0)
         if RESTORE:
-            u = tl.load(u_start_ptr + out_row * n + idx, mask=valid)
-            queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid)
+            u = tl.load(v1_ptr + out_row * n + idx, mask=valid)
+            queue = zero
+            if save_queue != 0:
+                queue = tl.load(q_start_ptr + out_row * n + idx, mask=valid)
+            current = tl.full([CHUNK], RESTART_CURRENT, tl.float32)
             since = zero
             tl.store(ws + _QUEUE * n + idx, queue, mask=valid)
         else:
             u = tl.load(fs + _U * n + idx, mask=valid) * tl.load(decay_ptr + idx, mask=valid)
             queue = tl.load(ws + _QUEUE * n + idx, mask=valid)
             since = tl.where(queue > 0, 0, tl.load(ws + _SINCE * n + idx, mask=valid))
+            current = tl.load(first_ptr + out_row * n + idx, mask=valid)
             if save != 0:
-                tl.store(u_start_ptr + out_row * n + idx, u, mask=valid)
-                tl.store(q_start_ptr + out_row * n + idx, queue, mask=valid)
+                tl.store(v1_ptr + out_row * n + idx, integrate(u, current, first_reach != 0),
+                         mask=valid)
+                if save_queue != 0:
+                    tl.store(q_start_ptr + out_row * n + idx, queue, mask=valid)
         tl.store(fs + _U * n + idx, u, mask=valid)
         tl.store(fs + _PRE * n + idx, zero.to(tl.float32), mask=valid)
-        tl.store(fs + _CURRENT * n + idx, tl.load(first_ptr + out_row * n + idx, mask=valid),
-                 mask=valid)
+        tl.store(fs + _CURRENT * n + idx, current, mask=valid)
         tl.store(ws + _SINCE * n + idx, since, mask=valid)
         tl.store(ws + _REFRACTORY * n + idx, zero, mask=valid)
-        tl.store(ws + _REACH * n + idx, tl.load(first_reach_ptr + idx, mask=valid), mask=valid)
+        tl.store(ws + _REACH * n + idx, first_reach, mask=valid)
         tl.store(ws + _COUNT * n + idx, zero, mask=valid)
         tl.store(ws + _SENT * n + idx, zero, mask=valid)
         tl.store(ws + SILENT_REACH * n + idx, zero, mask=valid)
@@ -395,14 +413,14 @@ def step(fs, ws, keys, scratch, t, k, first_out, seed, theta_ptr, fan_out_ptr, w
 
 
 @triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
-                               "stop_after", "capacity", "record", "save"])
+                               "stop_after", "capacity", "record", "save", "save_queue"])
 def _chunked_event_loop_kernel(
     first_ptr, weights_ptr, proj_ptr, fan_out_ptr, first_reach_ptr, theta_ptr, decay_ptr,
     seeds_ptr, float_ptr, int_ptr, keys_ptr, scratch_ptr, counts_ptr, membrane_ptr, steps_ptr,
     emitted_ptr, synops_ptr, fires_ptr, n_fires_ptr, emissions_ptr, n_emissions_ptr,
-    u_start_ptr, q_start_ptr,
+    v1_ptr, q_start_ptr,
     n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, capacity, record,
-    save,
+    save, save_queue,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, STRIDE: tl.constexpr, CHUNK: tl.constexpr,
     BLOCK_S: tl.constexpr,
 ):
@@ -415,8 +433,8 @@ def _chunked_event_loop_kernel(
     n_emits = tl.zeros([], tl.int32)
     for t in range(0, n_t):
         out_row = t * batch + b
-        start_timestep(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, u_start_ptr,
-                        q_start_ptr, save, False, CHUNK)
+        start_timestep(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, v1_ptr,
+                       q_start_ptr, save, save_queue, False, CHUNK)
         k = tl.zeros([], tl.int32)
         first_out = tl.full([], -1, tl.int32)
         active = tl.full([], 1, tl.int1)
@@ -465,14 +483,15 @@ def launch_chunked(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor,
     state_i = torch.zeros(batch, INT_ROWS.value, n, dtype=torch.int32, device=device)
     keys = torch.empty(batch, n, dtype=torch.int64, device=device)
     scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
-    u_start, q_start = start_state or (counts, counts)  # unused when not saving
+    v1, queue = start_state or (counts, counts)  # unused when not saving
     _chunked_event_loop_kernel[(batch,)](
         first, dev.weights, dev.projections, dev.fan_out, dev.first_reach, dev.theta, dev.decay,
         seeds, state_f, state_i, keys, scratch, counts, membrane, stats[0], stats[1], stats[2],
-        buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions, u_start, q_start,
+        buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions, v1, queue,
         steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f, consts.max_steps,
         consts.stop_after, consts.lam, consts.dropout, buffers.capacity, int(opts.record),
-        int(start_state is not None), **meta, **options,
+        int(start_state is not None), int(start_state is not None and queue.numel() > 0),
+        **meta, **options,
     )
     return SimResult(counts=counts, forward_steps=stats[0], emitted=stats[1], synops=stats[2],
                      output_membrane=membrane, layer_sizes=[])

@@ -2,14 +2,14 @@
 docs/kernels.md#large-networks).
 
 The computation of ``backward.py`` (read it first) on the chunked kernel's workspace: one
-program per sample walks the timesteps in reverse; for timestep t it restores the saved start
-state and recomputes the forward steps with the chunked kernel's own ``step`` (so every
-decision is the forward's), writing each step's ``v`` and flags into the trace ``[K, N]``; the
-gradient rule's tested lanes and, under ``grad="surrogate"``, the reach of the silent tests
-(listed and propagated like emissions, into the workspace's ``SILENT_REACH`` row) follow each
-step. Then it runs the steps backwards with the adjoints ``gu``, ``gq``, ``gnext`` and the
-pulled-back delivery ``gdel`` in a per-sample adjoint workspace ``[4, N]``, phase by phase
-over the chunks:
+program per sample walks the timesteps in reverse; for timestep t it restores the saved state
+(step 1's potential, the queue) and recomputes the forward steps with the chunked kernel's own
+``step`` (so every decision is the forward's), writing each step's ``v`` and flags into the
+trace ``[K, N]``; the gradient rule's tested lanes and, under ``grad="surrogate"``, the reach
+of the silent tests (listed and propagated like emissions, into the workspace's
+``SILENT_REACH`` row) follow each step. Then it runs the steps backwards with the adjoints
+``gu``, ``gq``, ``gnext`` and the pulled-back delivery ``gdel`` in a per-sample adjoint
+workspace ``[4, N]``, phase by phase over the chunks:
 
 - pull-back (every step but the timestep's last): the emitted lanes with targets are listed
   and walk the forward's tiles for the weight gradients (relaxed atomics); every emitted or
@@ -176,14 +176,14 @@ def _adjoint_step(adj, trace_v, trace_flags, kk, grad_counts_row, gc_sn, theta_p
 
 
 @triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
-                               "stop_after", "gc_st", "gc_sb", "gc_sn", "gm_st", "gm_sb",
-                               "gm_sn"])
+                               "stop_after", "save_queue", "gc_st", "gc_sb", "gc_sn", "gm_st",
+                               "gm_sb", "gm_sn"])
 def _chunked_backward_kernel(
-    first_ptr, weights_ptr, weights_by_target_ptr, proj_ptr, fan_out_ptr, first_reach_ptr,
-    theta_ptr, decay_ptr, seeds_ptr, u_start_ptr, q_start_ptr, grad_counts_ptr,
+    weights_ptr, weights_by_target_ptr, proj_ptr, fan_out_ptr, first_reach_ptr,
+    theta_ptr, decay_ptr, seeds_ptr, v1_ptr, q_start_ptr, grad_counts_ptr,
     grad_membrane_ptr, grad_first_ptr, grad_weights_ptr, float_ptr, int_ptr, keys_ptr,
     scratch_ptr, adjoint_ptr, trace_v_ptr, trace_flags_ptr, trace_start_ptr,
-    n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, scale,
+    n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, scale, save_queue,
     gc_st, gc_sb, gc_sn, gm_st, gm_sb, gm_sn,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, SURROGATE: tl.constexpr,
     GRAD: tl.constexpr, STRIDE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_S: tl.constexpr,
@@ -200,9 +200,10 @@ def _chunked_backward_kernel(
     for rt in range(0, n_t):
         t = n_t - 1 - rt
         out_row = t * batch + b
-        # Recompute timestep t exactly as the forward kernel ran it.
-        start_timestep(fs, ws, first_ptr, out_row, decay_ptr, first_reach_ptr, n, u_start_ptr,
-                       q_start_ptr, 0, True, CHUNK)
+        # Recompute timestep t exactly as the forward kernel ran it, from step 1's potential
+        # (the input currents are not read: v1_ptr stands in for them).
+        start_timestep(fs, ws, v1_ptr, out_row, decay_ptr, first_reach_ptr, n, v1_ptr,
+                       q_start_ptr, 0, save_queue, True, CHUNK)
         k = tl.zeros([], tl.int32)
         first_out = tl.full([], -1, tl.int32)
         active = tl.full([], 1, tl.int1)
@@ -263,8 +264,8 @@ def chunked_backward_meta(consts: StepConstants, surrogate: str,
     return meta, options
 
 
-def launch_chunked_backward(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor,
-                            consts: StepConstants, start_state: tuple[torch.Tensor, torch.Tensor],
+def launch_chunked_backward(dev: DeviceNetwork, seeds: torch.Tensor, consts: StepConstants,
+                            start_state: tuple[torch.Tensor, torch.Tensor],
                             incoming: tuple[torch.Tensor, torch.Tensor],
                             outputs: tuple[torch.Tensor, torch.Tensor],
                             trace: tuple[torch.Tensor, torch.Tensor, torch.Tensor], surrogate: str,
@@ -273,8 +274,8 @@ def launch_chunked_backward(dev: DeviceNetwork, first: torch.Tensor, seeds: torc
     ``dL/d counts`` and ``dL/d output_membrane`` (float32, read through their strides),
     ``outputs`` receive ``dL/dI_1`` and the flat weight gradient (zeroed), ``trace`` is
     ``backward.recompute_trace``; the workspaces are allocated here."""
-    steps_t, batch, n = first.shape
-    device = first.device
+    steps_t, batch, n = start_state[0].shape
+    device = start_state[0].device
     meta, options = chunked_backward_meta(consts, surrogate, grad)
     state_f = torch.zeros(batch, FLOAT_ROWS.value, n, dtype=torch.float32, device=device)
     state_i = torch.zeros(batch, INT_ROWS.value, n, dtype=torch.int32, device=device)
@@ -282,10 +283,11 @@ def launch_chunked_backward(dev: DeviceNetwork, first: torch.Tensor, seeds: torc
     scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
     adjoint = torch.zeros(batch, ADJOINT_ROWS.value, n, dtype=torch.float32, device=device)
     _chunked_backward_kernel[(batch,)](
-        first, dev.weights, dev.weights_by_target, dev.projections, dev.fan_out,
+        dev.weights, dev.weights_by_target, dev.projections, dev.fan_out,
         dev.first_reach, dev.theta, dev.decay, seeds, *start_state, *incoming, *outputs,
         state_f, state_i, keys, scratch, adjoint, *trace,
         steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f, consts.max_steps,
-        consts.stop_after, consts.lam, consts.dropout, scale, *incoming[0].stride(),
+        consts.stop_after, consts.lam, consts.dropout, scale, int(start_state[1].numel() > 0),
+        *incoming[0].stride(),
         *incoming[1].stride(), **meta, **options,
     )

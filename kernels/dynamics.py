@@ -23,6 +23,20 @@ FIRED: tl.constexpr = tl.constexpr(2)
 SELECTED: tl.constexpr = tl.constexpr(4)
 OPEN: tl.constexpr = tl.constexpr(8)
 COUNT_SHIFT: tl.constexpr = tl.constexpr(4)
+# The currents with which the backward kernels restart a timestep from its saved step-1
+# potential: x + (-0.0) == x for every float, -0.0 included, so step 1 integrates to exactly
+# the saved v.
+RESTART_CURRENT: tl.constexpr = tl.constexpr(-0.0)
+
+
+@triton.jit
+def integrate(u, current, lanes):
+    """``v = u + I`` on ``lanes`` (the reached, non-refractory neurons), ``u`` elsewhere
+    (docs/semantics.md#integrate). At step 1 the lanes are ``first_reach`` (no neuron is
+    refractory yet): with gradients the forward kernels save that ``v`` for every timestep and
+    the backward kernels restart the timestep from it with ``RESTART_CURRENT``, so they need
+    neither the start membrane nor ``first_step_currents``."""
+    return tl.where(lanes, u + current, u)
 
 
 @triton.jit
@@ -31,7 +45,7 @@ def integrate_fire_enqueue(u, queue, since, pre, refractory, current, reach, the
     """Returns the new ``u``, queue, pending-since step, pre-spike potential and refractory
     flags, and the step's ``v``, tested and fired lanes."""
     tested = reach & ~refractory
-    v = tl.where(tested, u + current, u)
+    v = integrate(u, current, tested)
     fired = tested & (v > theta)
     u = tl.where(fired, 0.0, v)
     closes = fired

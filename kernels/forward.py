@@ -18,8 +18,9 @@ scratch list, and for each projection, chunks of ``BLOCK_S`` of its sources load
 weights of their own synapses (``synapses.py``), so a step costs F x fan-out weight reads, not
 N x N.
 
-For the backward pass the launch can also save every timestep's starting membrane and queue;
-the backward kernel (``backward.py``) recomputes each timestep from them with the same
+For the backward pass the launch can also save every timestep's step-1 potential (``v`` after the
+input and biases arrive) and, when a budget can carry entries over, its starting queue; the
+backward kernel (``backward.py``) recomputes each timestep from them with the same
 ``forward_step``.
 
 Results equal ``simulate_reference`` bit for bit whenever the reference's float32 sums are exact
@@ -98,16 +99,14 @@ def propagate(scratch_ptr, sources, sent, idx, weights_ptr, proj_ptr, n_proj,
 
 
 @triton.jit
-def timestep_start(first_ptr, out_row, n, idx, first_reach, BLOCK_N: tl.constexpr):
+def timestep_start(idx, BLOCK_N: tl.constexpr):
     """Step-loop state at the start of a timestep (docs/semantics.md#dynamics, Start): ``p``,
-    refractory flags, the currents and reach of step 1 (the input projections and the biases:
-    ``first_reach``), the step counter, the step of the first output spike (none) and
-    ``active``."""
+    refractory flags, the step counter, the step of the first output spike (none) and
+    ``active``. Step 1's currents and reach (``first_reach``) are the caller's."""
     pre = tl.zeros([BLOCK_N], dtype=tl.float32)
     refractory = idx < 0
-    current = tl.load(first_ptr + out_row * n + idx, mask=idx < n, other=0.0)
-    return (pre, refractory, current, first_reach, tl.zeros([], tl.int32),
-            tl.full([], -1, tl.int32), tl.full([], 1, tl.int1))
+    return (pre, refractory, tl.zeros([], tl.int32), tl.full([], -1, tl.int32),
+            tl.full([], 1, tl.int1))
 
 
 @triton.jit
@@ -148,13 +147,13 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
 
 
 @triton.jit(do_not_specialize=["n_t", "batch", "n", "n_proj", "out_start", "f", "max_steps",
-                               "stop_after", "capacity", "record", "save"])
+                               "stop_after", "capacity", "record", "save", "save_queue"])
 def _event_loop_kernel(
     first_ptr, weights_ptr, proj_ptr, fan_out_ptr, first_reach_ptr, theta_ptr,
     decay_ptr, seeds_ptr, scratch_ptr, counts_ptr, membrane_ptr, steps_ptr, emitted_ptr,
-    synops_ptr, fires_ptr, n_fires_ptr, emissions_ptr, n_emissions_ptr, u_start_ptr, q_start_ptr,
+    synops_ptr, fires_ptr, n_fires_ptr, emissions_ptr, n_emissions_ptr, v1_ptr, q_start_ptr,
     n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, capacity, record,
-    save,
+    save, save_queue,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr,
     BLOCK_S: tl.constexpr,
 ):
@@ -181,15 +180,16 @@ def _event_loop_kernel(
         # step 0; p and r reset.
         u = u * decay
         since = tl.where(queue > 0, 0, since)
-        if save != 0:
-            # The backward pass recomputes timestep t from here (kernels/backward.py); `since`
-            # needs no saving: it is 0 for every entry pending now.
-            tl.store(u_start_ptr + out_row * n + idx, u, mask=valid)
+        # The backward pass restarts timestep t from step 1's potential (stored below) and
+        # the queue (kernels/backward.py). `since` needs no saving (0 for every entry pending
+        # now), nor the queue unless a budget can carry entries over (else it is empty now).
+        if save_queue != 0:
             tl.store(q_start_ptr + out_row * n + idx, queue, mask=valid)
+        current = tl.load(first_ptr + out_row * n + idx, mask=valid, other=0.0)
         count = tl.zeros([BLOCK_N], dtype=tl.int32)
         sent_total = tl.zeros([BLOCK_N], dtype=tl.int32)
-        pre, refractory, current, reach, k, first_out, active = timestep_start(
-            first_ptr, out_row, n, idx, first_reach, BLOCK_N)
+        reach = first_reach
+        pre, refractory, k, first_out, active = timestep_start(idx, BLOCK_N)
         while active:
             k += 1
             (u, queue, since, pre, refractory, current, reach, first_out, active, v, _, fired,
@@ -197,6 +197,11 @@ def _event_loop_kernel(
                 u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
                 theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f, max_steps,
                 stop_after, lam, dropout, STRATEGY, BY_ROUNDS, BLOCK_N, BLOCK_S)
+            # Step 1's v is dynamics.integrate at the first-reach lanes; stored from here, not
+            # recomputed before the loop (that made Triton 3.6 spill 24 B more at the conv
+            # shape).
+            if (save != 0) & (k == 1):
+                tl.store(v1_ptr + out_row * n + idx, v, mask=valid)
             count += fired.to(tl.int32)
             sent_total += sent
             if record != 0:
@@ -283,9 +288,10 @@ def step_constants(n: int, opts: RunOptions, dropout: float) -> StepConstants:
 def launch(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor, opts: RunOptions,
            dropout: float, buffers: EventBuffers,
            start_state: tuple[torch.Tensor, torch.Tensor] | None = None) -> SimResult:
-    """One launch of the event loop. ``start_state``: ``[T, B, N]`` float32 and int32 buffers
-    that receive every timestep's starting membrane (after the leak) and queue, for the
-    backward pass."""
+    """One launch of the event loop. ``start_state``: the buffers that receive, for the
+    backward pass, every timestep's step-1 potential (``[T, B, N]`` float32) and starting queue
+    (``[T, B, N]`` int32, or empty where no budget can carry entries over:
+    ``RunOptions.carries_queue``)."""
     steps_t, batch, n = first.shape
     device = first.device
     consts = step_constants(n, opts, dropout)
@@ -293,14 +299,15 @@ def launch(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor, opts: R
     membrane = torch.empty(steps_t, batch, n - dev.out_start, dtype=torch.float32, device=device)
     stats = torch.empty(3, steps_t, batch, dtype=torch.int64, device=device)
     scratch = torch.empty(batch, 2, consts.block_n, dtype=torch.int32, device=device)
-    u_start, q_start = start_state or (counts, counts)  # unused when not saving
+    v1, queue = start_state or (counts, counts)  # unused when not saving
     _event_loop_kernel[(batch,)](
         first, dev.weights, dev.projections, dev.fan_out, dev.first_reach, dev.theta,
         dev.decay, seeds, scratch, counts, membrane, stats[0], stats[1], stats[2],
-        buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions, u_start, q_start,
+        buffers.fires, buffers.n_fires, buffers.emissions, buffers.n_emissions, v1, queue,
         steps_t, batch, n, dev.projections.shape[0], dev.out_start, consts.f, consts.max_steps,
         consts.stop_after, consts.lam, consts.dropout, buffers.capacity, int(opts.record),
-        int(start_state is not None), STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds,
+        int(start_state is not None), int(start_state is not None and queue.numel() > 0),
+        STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds,
         BLOCK_N=consts.block_n, BLOCK_S=consts.block_s, **consts.launch_options(),
     )
     return SimResult(counts=counts, forward_steps=stats[0], emitted=stats[1], synops=stats[2],

@@ -39,7 +39,7 @@ STRATEGIES = {"random": 0, "momentum": 1, "fifo": 2}
 SHAPES = {"dense": 522, "conv_nmnist": 3594}
 # Past MAX_NEURONS: the DVS-resolution network of benchmarks/profiles/gpu_large.yaml.
 LARGE = 98314
-FLOAT_POINTERS = ("first", "theta", "decay", "counts", "membrane", "u_start", "grad_counts",
+FLOAT_POINTERS = ("first", "theta", "decay", "counts", "membrane", "v1", "grad_counts",
                   "grad_membrane", "grad_first", "grad_weights", "gdel", "trace_v", "float")
 INT64_POINTERS = ("seeds", "steps", "emitted", "synops", "keys", "trace_start")
 FLOAT_SCALARS = ("lam", "dropout", "scale")
