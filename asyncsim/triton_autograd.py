@@ -54,17 +54,18 @@ def _unpack(
 ) -> tuple[DeviceNetwork, Tensor, RunOptions, float]:
     """The kernels' network view, seeds, options and refractory dropout from the ops' inputs."""
     projections, fan_out, first_reach, theta, decay, seeds, weights_by_target = tables
-    out_start, f, max_steps, stop_on_output, grad = ints
+    out_start, f, max_steps, stop_on_output, grad, target_width = ints
     lam, dropout, _ = reals
     dev = DeviceNetwork(
-        weights.contiguous(),
-        projections,
-        fan_out,
-        first_reach,
-        theta,
-        decay,
-        out_start,
-        weights_by_target,
+        weights=weights.contiguous(),
+        projections=projections,
+        fan_out=fan_out,
+        first_reach=first_reach,
+        theta=theta,
+        decay=decay,
+        out_start=out_start,
+        target_width=target_width,
+        weights_by_target=weights_by_target,
     )
     opts = RunOptions(
         get_strategy(strategy),
@@ -253,6 +254,7 @@ def simulate_triton(net: Network, x: Tensor, opts: RunOptions) -> SimResult:
         _encode(opts.max_steps),
         _encode(opts.stop_on_output),
         GRAD_IDS[opts.grad],
+        dev.target_width,
     ]
     dropout = net.refractory_dropout if net.training else 0.0
     reals = [float(opts.lam), float(dropout), net.surrogate.scale]

@@ -216,6 +216,8 @@ def _backward_kernel(
     GRAD: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_S: tl.constexpr,
+    BLOCK_T: tl.constexpr,
+    BLOCK_TS: tl.constexpr,
     BLOCK_Q: tl.constexpr,
 ):
     b = tl.program_id(0).to(tl.int64)
@@ -296,7 +298,8 @@ def _backward_kernel(
                 STRATEGY,
                 BY_ROUNDS,
                 BLOCK_N,
-                BLOCK_S,
+                BLOCK_T,
+                BLOCK_TS,
             )
             # The neurons the gradient rule tests: a superset of the forward's tests whose
             # extra neurons were not reached (v = u, silent).
@@ -315,7 +318,8 @@ def _backward_kernel(
                         proj_ptr,
                         n_proj,
                         BLOCK_N,
-                        BLOCK_S,
+                        BLOCK_T,
+                        BLOCK_TS,
                     )
             flags = (
                 tl.where(tested & spiking, TESTED, 0)
@@ -430,7 +434,7 @@ def backward_event_loop(
     """
     steps_t, batch, n = start_state[0].shape
     device = start_state[0].device
-    consts = step_constants(n, opts, dropout)
+    consts = step_constants(n, opts, dropout, dev.target_width)
     save_queue = int(start_state[1].numel() > 0)
     grad_first = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
     grad_weights = torch.zeros(dev.weights.numel(), dtype=torch.float32, device=device)
@@ -493,6 +497,8 @@ def backward_event_loop(
         GRAD=GRAD_IDS[opts.grad],
         BLOCK_N=consts.block_n,
         BLOCK_S=consts.block_s,
+        BLOCK_T=consts.block_t,
+        BLOCK_TS=consts.block_ts,
         BLOCK_Q=consts.block_q,
         **consts.launch_options(),
     )

@@ -474,7 +474,7 @@ def launch_chunked(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor,
 
     steps_t, batch, n = first.shape
     device = first.device
-    consts = step_constants(n, opts, dropout)
+    consts = step_constants(n, opts, dropout, dev.target_width)
     meta, options = chunked_meta(consts)
     counts = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
     membrane = torch.empty(steps_t, batch, n - dev.out_start, dtype=torch.float32, device=device)

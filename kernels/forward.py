@@ -14,9 +14,9 @@ b. fire, with refractory dropout drawn from stream 2 in training mode;
 c. enqueue; d. rank the pending neurons with ``strategy_keys.ranking_key`` and select the top F
    with ``selection.select_top_f`` (no sort);
 then propagate sparsely: the selected neurons that have targets are compacted into a per-sample
-scratch list, and for each projection, chunks of ``BLOCK_S`` of its sources load only the
-weights of their own synapses (``synapses.py``), so a step costs F x fan-out weight reads, not
-N x N.
+scratch list, and for each projection, chunks of ``BLOCK_TS`` of its sources load only the
+weights of their own synapses (``synapses.py``) in tiles over the projection's own target layer,
+``BLOCK_T`` lanes wide, so a step costs F x fan-out weight reads, not N x N.
 
 For the backward pass the launch can also save every timestep's step-1 potential (``v`` after the
 input and biases arrive) and, when a budget can carry entries over, its starting queue; the
@@ -47,12 +47,13 @@ from .layout import DeviceNetwork, device_network
 from .records import EventBuffers, append_records
 from .selection import by_rounds, select_top_f
 from .strategy_keys import float32_scalar, ranking_key, strategy_id
-from .synapses import projection_segment, synapse_tile
+from .synapses import IS_CONV, N_TGT, TGT_LO, projection_field, projection_segment, synapse_tile
 
 # State vectors live in registers up to this many neurons; larger networks run the chunked
 # kernel (kernels/chunked.py), whose state lives in global memory.
 MAX_NEURONS = 16384
-# Elements of one [BLOCK_S, BLOCK_N] weight tile of the propagation (register budget).
+# Elements of one [BLOCK_S, BLOCK_N] weight tile of the backward (register budget); the
+# propagation's [BLOCK_TS, BLOCK_T] tiles get half (a 4096-element one made Triton 3.6 spill).
 _TILE = 4096
 # Records preallocated per sample and kind before the first launch (rerun if exceeded).
 _FIRST_CAPACITY = 8192
@@ -77,22 +78,45 @@ def compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N: tl.constexpr):
 
 @triton.jit
 def propagate(scratch_ptr, sources, sent, idx, weights_ptr, proj_ptr, n_proj,
-               BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
+              BLOCK_N: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_TS: tl.constexpr):
     """Deliver the ``sent`` counts of the ``sources`` lanes along their synapses only.
 
     Returns the currents ``[BLOCK_N]``, the reached neurons (every target of a source, whatever
-    the weight) and the number of sources.
+    the weight) and the number of sources. Each projection's tiles span its own target layer
+    (``BLOCK_T`` lanes, at least the widest: ``step_constants``; ``BLOCK_TS`` sources per
+    tile), whose currents join the state's lanes by one ``tl.gather``. With
+    ``BLOCK_T == BLOCK_N`` the tiles span every lane instead (no gather).
     """
     n_src = compact_sources(scratch_ptr, sources, sent, idx, BLOCK_N)
     current = tl.zeros([BLOCK_N], dtype=tl.float32)
     reach = idx < 0
     for p in range(0, n_proj):
         lo, hi = projection_segment(proj_ptr, p, sources, idx)
-        for start in range(lo, hi, BLOCK_S):
-            _, _, count, _, _, hit, w = synapse_tile(scratch_ptr, start, hi, proj_ptr, p, idx,
-                                                     weights_ptr, BLOCK_N, BLOCK_S)
-            current += tl.sum(w * count[:, None], 0)
-            reach = reach | (tl.max(hit.to(tl.int32), 0) > 0)
+        if BLOCK_T == BLOCK_N:
+            for start in range(lo, hi, BLOCK_TS):
+                _, _, count, _, _, hit, w = synapse_tile(scratch_ptr, start, hi, proj_ptr, p,
+                                                         idx, weights_ptr, BLOCK_N, BLOCK_TS)
+                current += tl.sum(w * count[:, None], 0)
+                reach = reach | (tl.max(hit.to(tl.int32), 0) > 0)
+        elif lo < hi:
+            tgt_lo = projection_field(proj_ptr, p, TGT_LO)
+            part = tl.zeros([BLOCK_T], dtype=tl.float32)
+            hits = tl.zeros([BLOCK_T], dtype=tl.int32)
+            for start in range(lo, hi, BLOCK_TS):
+                _, _, count, _, _, hit, w = synapse_tile(
+                    scratch_ptr, start, hi, proj_ptr, p, tgt_lo + tl.arange(0, BLOCK_T),
+                    weights_ptr, BLOCK_N, BLOCK_TS)
+                part += tl.sum(w * count[:, None], 0)
+                hits = hits | tl.max(hit.to(tl.int32), 0)
+            # The layer's lane of each state lane (any in range where outside: masked).
+            rel = idx - tgt_lo
+            layer = (rel >= 0) & (rel < projection_field(proj_ptr, p, N_TGT))
+            at = rel & (BLOCK_T - 1)
+            current += tl.where(layer, tl.gather(part, at, 0), 0.0)
+            if projection_field(proj_ptr, p, IS_CONV) != 0:
+                reach = reach | (layer & (tl.gather(hits, at, 0) > 0))
+            else:  # a dense projection with a source reaches its whole target layer
+                reach = reach | layer
     # The next step overwrites the list.
     tl.debug_barrier()
     return current, reach, n_src
@@ -113,7 +137,8 @@ def timestep_start(idx, BLOCK_N: tl.constexpr):
 def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
                  theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f,
                  max_steps, stop_after, lam, dropout, STRATEGY: tl.constexpr,
-                 BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_S: tl.constexpr):
+                 BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_T: tl.constexpr,
+                 BLOCK_TS: tl.constexpr):
     """Forward step ``k`` (docs/semantics.md#dynamics, phases a-d) and its emissions' propagation.
 
     Shared by the forward kernel and the backward kernel's recomputation, so both take exactly
@@ -138,7 +163,7 @@ def forward_step(u, queue, since, pre, refractory, current, reach, first_out, t,
     queue = tl.where(selected, 0, queue)
     current, reach, n_src = propagate(
         scratch, selected & (fan_out > 0), sent, idx, weights_ptr, proj_ptr, n_proj, BLOCK_N,
-        BLOCK_S)
+        BLOCK_T, BLOCK_TS)
     # The timestep ends once nothing is queued and nothing emitted has a target.
     idle = (n_pending <= f_step) & (n_src == 0)
     active = ~(stop | idle)
@@ -155,7 +180,7 @@ def _event_loop_kernel(
     n_t, batch, n, n_proj, out_start, f, max_steps, stop_after, lam, dropout, capacity, record,
     save, save_queue,
     STRATEGY: tl.constexpr, BY_ROUNDS: tl.constexpr, BLOCK_N: tl.constexpr,
-    BLOCK_S: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_TS: tl.constexpr,
 ):
     b = tl.program_id(0).to(tl.int64)
     idx = tl.arange(0, BLOCK_N)
@@ -196,7 +221,7 @@ def _event_loop_kernel(
              selected, sent) = forward_step(
                 u, queue, since, pre, refractory, current, reach, first_out, t, k, seed, idx,
                 theta, fan_out, scratch, weights_ptr, proj_ptr, n_proj, out_start, f, max_steps,
-                stop_after, lam, dropout, STRATEGY, BY_ROUNDS, BLOCK_N, BLOCK_S)
+                stop_after, lam, dropout, STRATEGY, BY_ROUNDS, BLOCK_N, BLOCK_T, BLOCK_TS)
             # Step 1's v is dynamics.integrate at the first-reach lanes; stored from here, not
             # recomputed before the loop (that made Triton 3.6 spill 24 B more at the conv
             # shape).
@@ -256,7 +281,9 @@ class StepConstants:
     strategy: int
     by_rounds: bool
     block_n: int
-    block_s: int
+    block_s: int  # sources per [BLOCK_S, BLOCK_N] tile (the backward's weight gradients)
+    block_t: int  # target lanes per tile of the propagation (docs/kernels.md#sparse-propagation)
+    block_ts: int  # sources per [BLOCK_TS, BLOCK_T] tile of the propagation
     block_q: int  # synapses per lane and pass (unrolled) of the backward's per-lane pull-back
     num_warps: int
 
@@ -271,16 +298,20 @@ class StepConstants:
         return {"num_warps": self.num_warps, "enable_fp_fusion": False, **cap}
 
 
-def step_constants(n: int, opts: RunOptions, dropout: float) -> StepConstants:
-    """The launch constants of a run over ``n`` neurons."""
+def step_constants(n: int, opts: RunOptions, dropout: float, target_width: int) -> StepConstants:
+    """The launch constants of a run over ``n`` neurons whose widest target layer (of a
+    stored projection, ``DeviceNetwork.target_width``) has ``target_width``."""
     block_n = triton.next_power_of_2(n)
+    # Every target layer fits one tile's lanes (forward.propagate has no loop over windows).
+    block_t = min(block_n, triton.next_power_of_2(target_width))
     f = n if opts.f is None else min(opts.f, n)
     return StepConstants(
         f=f, max_steps=opts.max_steps or _NEVER,
         stop_after=_NEVER if opts.stop_on_output is None else opts.stop_on_output,
         lam=float32_scalar(opts.lam), dropout=float32_scalar(dropout),
         strategy=strategy_id(opts.strategy.name), by_rounds=by_rounds(f), block_n=block_n,
-        block_s=max(2, min(triton.next_power_of_2(f), _TILE // block_n)),
+        block_s=max(2, min(triton.next_power_of_2(f), _TILE // block_n)), block_t=block_t,
+        block_ts=max(2, min(triton.next_power_of_2(f), _TILE // 2 // block_t)),
         block_q=max(1, min(8, _TILE // block_n)),
         num_warps=max(1, min(16, block_n // 128)))
 
@@ -294,7 +325,7 @@ def launch(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor, opts: R
     ``RunOptions.carries_queue``)."""
     steps_t, batch, n = first.shape
     device = first.device
-    consts = step_constants(n, opts, dropout)
+    consts = step_constants(n, opts, dropout, dev.target_width)
     counts = torch.empty(steps_t, batch, n, dtype=torch.float32, device=device)
     membrane = torch.empty(steps_t, batch, n - dev.out_start, dtype=torch.float32, device=device)
     stats = torch.empty(3, steps_t, batch, dtype=torch.int64, device=device)
@@ -308,7 +339,8 @@ def launch(dev: DeviceNetwork, first: torch.Tensor, seeds: torch.Tensor, opts: R
         consts.stop_after, consts.lam, consts.dropout, buffers.capacity, int(opts.record),
         int(start_state is not None), int(start_state is not None and queue.numel() > 0),
         STRATEGY=consts.strategy, BY_ROUNDS=consts.by_rounds,
-        BLOCK_N=consts.block_n, BLOCK_S=consts.block_s, **consts.launch_options(),
+        BLOCK_N=consts.block_n, BLOCK_T=consts.block_t, BLOCK_TS=consts.block_ts,
+        **consts.launch_options(),
     )
     return SimResult(counts=counts, forward_steps=stats[0], emitted=stats[1], synops=stats[2],
                      output_membrane=membrane, layer_sizes=[])

@@ -46,6 +46,7 @@ class DeviceNetwork:
     theta: torch.Tensor  # float32
     decay: torch.Tensor  # float32
     out_start: int  # flat index of the first output neuron
+    target_width: int  # neurons of the widest target layer of a stored projection (>= 1)
     # flat_weights(net, by_target=True): the backward pass's pull-back reads these.
     weights_by_target: torch.Tensor | None = None
 
@@ -137,4 +138,11 @@ def device_network(net: Network, device: torch.device) -> DeviceNetwork:
         cached = (key, _tables(net, device))
         _TABLES[net] = cached
     return DeviceNetwork(weights=flat_weights(net).detach().to(device).contiguous(),
-                         out_start=net.offsets[-2], **cached[1])
+                         out_start=net.offsets[-2], target_width=target_width(net),
+                         **cached[1])
+
+
+def target_width(net: Network) -> int:
+    """Neurons of the widest layer that a stored projection targets (1 if none): the
+    propagation's tiles span at most this many lanes (``forward.step_constants``)."""
+    return max((proj.n_target for proj, _ in stored_projections(net)), default=1)

@@ -1,9 +1,10 @@
 """Synapses of the delivered spikes, located arithmetically (docs/semantics.md#integrate;
 layout in layout.py).
 
-The event loop keeps its state in registers as vectors over the flat neuron index, so a
-delivery is computed as ``[BLOCK_S, BLOCK_N]`` tiles: ``BLOCK_S`` sources of one projection
-(from the compacted list of sending neurons) against every neuron lane. For each lane
+A delivery is computed as ``[BLOCK_S, lanes]`` tiles: ``BLOCK_S`` sources of one projection
+(from the compacted list of sending neurons) against a vector of target neurons, the lanes
+(the forward's propagation: a window of the projection's target layer; the backward: every
+neuron of the state's vectors). For each lane
 ``(s, i)`` the tile says whether neuron ``i`` is a target of source ``j_s`` (``hit``) and where
 the synapse's weight lies in the flat weights (``offset``): for a dense projection, row ``j``'s
 pooled index of the transposed weights; for a convolution, ``W[c_out(i), c_in(j), ky, kx]``
@@ -25,6 +26,7 @@ SRC_LO: tl.constexpr = tl.constexpr(FIELDS.index("src_lo"))
 SRC_HI: tl.constexpr = tl.constexpr(FIELDS.index("src_hi"))
 TGT_LO: tl.constexpr = tl.constexpr(FIELDS.index("tgt_lo"))
 N_TGT: tl.constexpr = tl.constexpr(FIELDS.index("n_tgt"))
+IS_CONV: tl.constexpr = tl.constexpr(FIELDS.index("is_conv"))
 
 
 @triton.jit
@@ -65,10 +67,10 @@ def projection_segment(proj_ptr, p, sources, idx):
 @triton.jit
 def synapse_tile(scratch_ptr, start, stop, proj_ptr, p, idx, weights_ptr, BLOCK_N: tl.constexpr,
                  BLOCK_S: tl.constexpr):
-    """Sources ``start .. min(start + BLOCK_S, stop)`` of the compacted list, all of projection
-    ``p``, against every lane: their neuron ``j``, whether the slot is live, their count, the
-    pooling's weight ``scale``, and per lane the weight ``offset``, ``hit`` and the weight
-    (times ``scale``; 0 where no hit)."""
+    """Sources ``start .. min(start + BLOCK_S, stop)`` of the compacted list (``BLOCK_N`` is
+    its row stride), all of projection ``p``, against the neurons ``idx``: their neuron ``j``,
+    whether the slot is live, their count, the pooling's weight ``scale``, and per lane the
+    weight ``offset``, ``hit`` and the weight (times ``scale``; 0 where no hit)."""
     (src_lo, _, tgt_lo, n_tgt, is_conv, w_base, c_in, h_in, w_in, pool, h_pooled, w_pooled,
      kernel, stride, padding, h_out, w_out) = _projection(proj_ptr, p)
     # Targets: the lanes of the target layer. Lanes outside it are never dereferenced (every

@@ -1,11 +1,12 @@
 """Resource budget of the event-loop kernels, compiled ahead of time without a GPU.
 
 Compiles the kernel specializations that the launchers pick (``kernels.forward.step_constants``
-decides BLOCK_N, BLOCK_S and the warp count from the network's size and F) for a GPU target
-with Triton's bundled ptxas, and reads what each needs from the cubin with the bundled
-``cuobjdump``: registers per thread, stack (local memory: register spills) bytes per thread,
-static shared memory, and the SASS instruction count. A kernel that spills reads and writes its
-state through local memory at every forward step (docs/kernels.md#resources).
+decides BLOCK_N, the propagation's tile (BLOCK_T target lanes, BLOCK_TS sources), the
+backward's BLOCK_S and the warp count from the network's size, widest target layer and F) for a
+GPU target with Triton's bundled ptxas, and reads what each needs from the cubin with the
+bundled ``cuobjdump``: registers per thread, stack (local memory: register spills) bytes per
+thread, static shared memory, and the SASS instruction count. A kernel that spills reads and
+writes its state through local memory at every forward step (docs/kernels.md#resources).
 
     python scripts/kernel_resources.py                       # the standard shapes, sm_90
     python scripts/kernel_resources.py --all --arch 90,80    # every specialization
@@ -37,6 +38,9 @@ from triton.compiler import ASTSource  # noqa: E402
 STRATEGIES = {"random": 0, "momentum": 1, "fifo": 2}
 # The shapes the issue's budget names: the standard dense network and the conv N-MNIST one.
 SHAPES = {"dense": 522, "conv_nmnist": 3594}
+# Each shape's widest target layer of a stored projection (layout.target_width): 2312-256-256-10;
+# conv 8x16x16 -> 16x8x8 -> 32x4x4 -> 10; the 98k network's 32x64x64.
+TARGET_WIDTHS = {"dense": 256, "conv_nmnist": 1024, "large": 32768}
 # Past MAX_NEURONS: the DVS-resolution network of benchmarks/profiles/gpu_large.yaml.
 LARGE = 98314
 FLOAT_POINTERS = ("first", "theta", "decay", "counts", "membrane", "v1", "grad_counts",
@@ -69,6 +73,8 @@ class Resources:
     # L1 invalidation)
     block_n: int
     block_s: int
+    block_t: int
+    block_ts: int
     num_warps: int
 
 
@@ -92,7 +98,7 @@ def launch_constants(spec: Spec):
     # The run options step_constants reads (no budgets, lam = 0).
     opts = SimpleNamespace(strategy=get_strategy(spec.strategy), f=spec.f, max_steps=None,
                            stop_on_output=None, lam=0.0)
-    return step_constants(spec.n, opts, dropout=0.0)
+    return step_constants(spec.n, opts, 0.0, TARGET_WIDTHS[spec.shape])
 
 
 def signature_of(kernel, constants: dict, weights: str) -> dict[str, str]:
@@ -118,7 +124,8 @@ def compile_spec(spec: Spec) -> Resources:
     kernel = kernels()[spec.kernel]
     consts = launch_constants(spec)
     constants = {"STRATEGY": consts.strategy, "BY_ROUNDS": consts.by_rounds,
-                 "BLOCK_N": consts.block_n, "BLOCK_S": consts.block_s, "BLOCK_Q": consts.block_q,
+                 "BLOCK_N": consts.block_n, "BLOCK_S": consts.block_s, "BLOCK_T": consts.block_t,
+                 "BLOCK_TS": consts.block_ts, "BLOCK_Q": consts.block_q,
                  "SURROGATE": 0,
                  "GRAD": 1}  # grad="surrogate", the default rule
     options = consts.launch_options()
@@ -127,7 +134,9 @@ def compile_spec(spec: Spec) -> Resources:
     elif spec.kernel == "chunked_backward":
         constants, options = chunked_backward_meta(consts, "atan", "surrogate")
     if spec.kernel.startswith("chunked"):
+        # Its propagation's windows are CHUNK wide, BLOCK_S sources per tile.
         consts = replace(consts, block_n=constants["CHUNK"], block_s=constants["BLOCK_S"],
+                         block_t=constants["CHUNK"], block_ts=constants["BLOCK_S"],
                          num_warps=options["num_warps"])
     missing = [name for name in kernel.arg_names
                if name.isupper() and name not in constants]
@@ -166,7 +175,8 @@ def _read_cubin(cubin: bytes, consts) -> Resources:
     return Resources(registers=field("REG"), stack_bytes=field("STACK"),
                      shared_bytes=field("SHARED"), sass_instructions=instructions,
                      barriers=barriers, fences=fences, block_n=consts.block_n,
-                     block_s=consts.block_s,
+                     block_s=consts.block_s, block_t=consts.block_t,
+                     block_ts=consts.block_ts,
                      num_warps=consts.num_warps)
 
 
@@ -207,14 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print(f"triton {triton.__version__}")
     header = (f"{'kernel':17}{'shape':12}{'sm':>3}{'strategy':>9}{'F':>4}{'w':>5}{'BLOCK_N':>8}"
-              f"{'BLOCK_S':>8}{'warps':>6}{'regs':>5}{'stack B':>8}{'smem B':>7}{'SASS':>7}"
-              f"{'BAR':>5}{'MEMBAR':>7}")
+              f"{'BLOCK_S':>8}{'BLOCK_T':>8}{'TS':>4}{'warps':>6}{'regs':>5}{'stack B':>8}"
+              f"{'smem B':>7}{'SASS':>7}{'BAR':>5}{'MEMBAR':>7}")
     print(header)
     for spec in specs(args.all, archs):
         res = compile_spec(spec)
         rows.append({**asdict(spec), **asdict(res)})
         print(f"{spec.kernel:17}{spec.shape:12}{spec.arch:>3}{spec.strategy:>9}{spec.f:>4}"
-              f"{spec.weights:>5}{res.block_n:>8}{res.block_s:>8}{res.num_warps:>6}"
+              f"{spec.weights:>5}{res.block_n:>8}{res.block_s:>8}{res.block_t:>8}"
+              f"{res.block_ts:>4}{res.num_warps:>6}"
               f"{res.registers:>5}{res.stack_bytes:>8}{res.shared_bytes:>7}"
               f"{res.sass_instructions:>7}{res.barriers:>5}{res.fences:>7}", flush=True)
     if args.json:

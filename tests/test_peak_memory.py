@@ -3,23 +3,11 @@ hand-computed sums over a known sequence of allocations and frees."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "peak_memory.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("peak_memory", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_peak_is_the_largest_sum_of_live_storages_above_what_existed():
-    peak_memory = load_script()
+def test_peak_is_the_largest_sum_of_live_storages_above_what_existed(benchmark_script):
+    peak_memory = benchmark_script("peak_memory")
     before = torch.ones(1000)  # 4,000 B that existed before: not counted
     mode = peak_memory.LiveTensors([before])
     with mode:

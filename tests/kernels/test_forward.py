@@ -13,9 +13,11 @@ import copy
 
 import pytest
 import torch
+import triton
 
 import asyncsim
 from asyncsim.kernels import forward, selection
+from asyncsim.kernels.layout import target_width
 from asyncsim.reference import RunOptions, simulate_reference
 from asyncsim.result import SimResult
 from asyncsim.rng import sample_seeds
@@ -84,6 +86,18 @@ def test_matches_reference(device, strategy, lam, f):
     if f is not None and f < WIDEST:  # the ranking decided something
         unlimited = run(net, x, "reference", strategy=strategy, F=None, lam=lam, seed=17 * case)
         assert not want.emissions.equal(unlimited.emissions)
+
+
+@pytest.mark.parametrize("sizes", [[6, 3, 12], SIZES], ids=["every-lane", "target-local"])
+def test_propagation_tiles_match_reference(device, sizes):
+    """The propagation's tiles span each projection's own target layer, or every lane when a
+    target layer is wider than half the network (kernels/forward.py, propagate)."""
+    net = dyadic_network(sizes, 80, gain=3.0).requires_grad_(False).to(device)
+    every_lane = (triton.next_power_of_2(target_width(net))
+                  == triton.next_power_of_2(net.n_neurons))
+    assert every_lane == (sizes[-1] == 12)
+    for f in (2, None):
+        check(net, make_input(3, 3, 80, device), strategy="random", F=f, seed=3)
 
 
 @pytest.mark.parametrize("f", [2, 7])
