@@ -16,7 +16,8 @@ d. when more than F are pending: every pending neuron's key is written once, the
 then the sending neurons are compacted into the sample's source list (offset carried across
 chunks; the list stays in neuron order), and propagation runs per projection and target chunk
 over the projection's source tiles, accumulating each lane's current in the register kernel's
-order (projection, then source tile), so float sums round the same way.
+order (projection, then sources in list order; tiles of another size, so the results are the
+register kernel's bit for bit whenever the float32 sums are exact, docs/kernels.md).
 
 A barrier follows every phase that stores what other threads of the program load next.
 With gradients the launch saves each timestep's step-1 potential (and, when a budget can carry
